@@ -1,0 +1,254 @@
+"""Degeneracy-safe differentiable ``eigh`` and ``eigvalsh`` for torch.
+
+The forward is ``torch.linalg.eigh``; the derivative rules are those of
+:mod:`eigengrad._rules._eigh` (MATH.md sections 2 and 3), wired into an ``autograd.Function`` that
+supports reverse mode, forward mode, double backward and the ``torch.func`` transforms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+
+from . import _policy
+from ._inspect import inspect, is_transformed
+from ._rules import _clusters as rc
+from ._rules import _eigh as re
+from ._rules._gauge import fix_gauge as _fix_gauge
+from ._validation import (
+    check_finite_hermitian,
+    check_square,
+    check_uplo,
+    default_hermitian_rtol,
+    machine_eps,
+)
+
+
+class EighResult(NamedTuple):
+    """``(eigenvalues, eigenvectors)``, the field names of ``torch.linalg.eigh``'s result."""
+
+    eigenvalues: torch.Tensor
+    eigenvectors: torch.Tensor
+
+
+@dataclass(frozen=True)
+class _Options:
+    UPLO: str
+    rtol: float
+    atol: float
+    gauge: _policy.Gauge
+    hermitian_rtol: float | None
+    fn: str
+
+
+def _options(
+    A: Any,
+    UPLO: str,
+    rtol: float | None,
+    atol: float,
+    gauge: str,
+    check_hermitian: bool,
+    fn: str,
+) -> _Options:
+    check_square(A, fn)
+    check_uplo(UPLO, fn)
+    _policy.check_gauge_option(gauge, fn)
+    n = A.shape[-1]
+    return _Options(
+        UPLO=UPLO,
+        rtol=rc.default_rtol(n, machine_eps(A.dtype)) if rtol is None else float(rtol),
+        atol=float(atol),
+        gauge=gauge,  # type: ignore[arg-type]
+        hermitian_rtol=default_hermitian_rtol(A.dtype) if check_hermitian else None,
+        fn=fn,
+    )
+
+
+class _Eigh(torch.autograd.Function):
+    """``(w, V) = eigh(A)`` with the cluster-aware rules of MATH.md section 3."""
+
+    @staticmethod
+    def forward(A: torch.Tensor, opts: _Options) -> tuple[torch.Tensor, torch.Tensor]:
+        check_finite_hermitian(A, opts.fn, opts.hermitian_rtol)
+        return torch.linalg.eigh(A, UPLO=opts.UPLO)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+        w, V = output
+        ctx.opts = inputs[1]
+        ctx.save_for_backward(w, V)
+        ctx.save_for_forward(w, V)
+        ctx.set_materialize_grads(False)
+
+    @staticmethod
+    def vmap(info: Any, in_dims: Any, A: torch.Tensor, opts: _Options) -> Any:
+        # eigh is natively batched: hand the whole batch to one call, where checks may branch.
+        return _Eigh.apply(A.movedim(in_dims[0], 0), opts), (0, 0)
+
+    @staticmethod
+    def backward(ctx: Any, gw: torch.Tensor | None, gV: torch.Tensor | None) -> Any:
+        w, V = ctx.saved_tensors
+        opts: _Options = ctx.opts
+        if gw is None and gV is None:
+            return None, None
+        skew_S = S_diag = None
+        if gV is not None:
+            S = V.mH @ gV
+            skew_S = re.skew_hermitian(S)
+            S_diag = S.diagonal(dim1=-2, dim2=-1)
+        keep, mean = inspect(
+            _policy.eigh_cotangent_policy,
+            w,
+            gw,
+            gV,
+            skew_S,
+            S_diag,
+            rtol=opts.rtol,
+            atol=opts.atol,
+            gauge=opts.gauge,
+            fn=opts.fn,
+        )
+        gw_bar = None if gw is None else (mean @ gw.unsqueeze(-1)).squeeze(-1)  # cluster means
+        F = None if gV is None else re.inverse_gaps(w, keep)
+        return re.eigh_vjp(V, gw_bar, F, skew_S), None
+
+    @staticmethod
+    def jvp(ctx: Any, dA: torch.Tensor, _: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        w, V = ctx.saved_tensors
+        opts: _Options = ctx.opts
+        labels, same = _policy.clusters(w, opts.rtol, opts.atol)
+        dw, dV, K = re.eigh_jvp(V, dA, re.inverse_gaps(w, ~same))
+        multiple = rc.is_multiple(same)
+        # On a cluster the one-sided directional derivative is eigvalsh(K_cc), sorted.
+        if is_transformed(multiple) or bool(multiple.any()):
+            dw = re.cluster_eigvalsh(K, labels, multiple)
+        return dw, dV
+
+
+def eigh(
+    A: torch.Tensor,
+    UPLO: str = "L",
+    *,
+    rtol: float | None = None,
+    atol: float = 0.0,
+    gauge: str = "warn",
+    fix_gauge: bool = False,
+    check_hermitian: bool = True,
+) -> EighResult:
+    r"""Eigendecomposition of Hermitian matrices with degeneracy-safe derivatives.
+
+    A drop-in for :func:`torch.linalg.eigh`: ``A = V diag(w) V^H`` with ascending real ``w`` and
+    unitary ``V``. The forward is ``torch.linalg.eigh``; the derivatives follow MATH.md sections
+    2-3 and never divide by a zero gap.
+
+    Parameters
+    ----------
+    A : Tensor
+        Real symmetric or complex Hermitian matrices, shape ``(..., n, n)``; float32, float64,
+        complex64 or complex128; any batch shape (also empty), any ``n >= 0``.
+    UPLO : {"L", "U"}
+        Triangle read by the solver, as in torch.
+    rtol, atol : float, optional
+        Cluster tolerance: neighbouring eigenvalues with gap ``<= atol + rtol * max|w|`` form a
+        cluster. ``rtol`` also bounds the relative cotangent treated as rounding noise. Default
+        ``rtol = 32 sqrt(n) eps``, ``atol = 0``.
+    gauge : {"warn", "raise"}
+        What to do when the loss depends on the basis inside a cluster or on eigenvector phases.
+    fix_gauge : bool
+        Make the largest-magnitude entry of every eigenvector real and positive (MATH.md 8).
+    check_hermitian : bool
+        Reject inputs with ``max|A - A^H| / max|A| > sqrt(eps)``. ``False`` reads the ``UPLO``
+        triangle only, as torch does.
+
+    Returns
+    -------
+    EighResult
+        Named tuple ``(eigenvalues, eigenvectors)``.
+
+    Raises
+    ------
+    InputDTypeError, InputShapeError, NotSquareError, NonFiniteInputError, NotHermitianError
+        For invalid input; the message says what was received and how to fix it.
+    GaugeDependenceError
+        In backward, with ``gauge="raise"``, for a basis- or phase-dependent loss.
+
+    Warns
+    -----
+    GaugeDependenceWarning
+        In backward, for a loss that depends on the basis inside a cluster (or on phases). The
+        message names the eigenvalue, its multiplicity and the measured dependence.
+    SubgradientWarning
+        In backward, when individual eigenvalues of a cluster are weighted unequally.
+
+    Notes
+    -----
+    With ``K = V^H dA V``, ``S = V^H gV``, ``F_ij = 1 / (w_j - w_i)``:
+
+    - JVP: ``dw = Re diag K``; ``dV = V (F ∘ K)``.
+    - VJP: ``gA = V (diag(gw) + F ∘ (S - S^H) / 2) V^H``.
+
+    Degeneracy (MATH.md section 3): ``F`` is evaluated only between clusters, and only where the
+    anti-Hermitian cotangent exceeds rounding level, so basis-invariant losses (projectors onto
+    whole clusters, cluster sums) get exact gradients at exact, rounding-level and tiny gaps,
+    while losses that are not invariant keep their exact ``1/gap`` terms at every resolvable
+    gap. A basis-dependent loss warns (or raises) and gets the gauge-projected gradient. On a
+    cluster ``gw`` is replaced by its mean (the minimum-norm subgradient; a warning says so if it
+    was not constant). In forward mode a cluster's ``dw`` is the ascending ``eigvalsh(K_cc)``, the
+    exact one-sided directional derivative, and ``dV`` omits within-cluster rotations (exact for
+    every basis-invariant function of ``V``). Double backward differentiates the backward formula
+    with the cluster decisions held fixed.
+
+    References
+    ----------
+    Giles 2008; Seeger et al. 2017 (arXiv:1710.08717); Kato, Perturbation Theory, II.5;
+    Lewis 1996 (subdifferentials of spectral functions).
+
+    Examples
+    --------
+    >>> import torch, eigengrad as eg
+    >>> A = torch.eye(3, dtype=torch.float64).requires_grad_()
+    >>> w, V = eg.eigh(A)
+    >>> P = V[:, :2] @ V[:, :2].T  # projector onto a sub-eigenspace of I: not defined ...
+    >>> (w[:2].sum() + w[2]).backward()  # ... but the sum of all eigenvalues is
+    >>> A.grad
+    tensor([[1., 0., 0.],
+            [0., 1., 0.],
+            [0., 0., 1.]], dtype=torch.float64)
+    """
+    opts = _options(A, UPLO, rtol, atol, gauge, check_hermitian, "eigengrad.eigh")
+    w, V = _Eigh.apply(A, opts)
+    if fix_gauge:
+        V = _fix_gauge(V)
+    return EighResult(w, V)
+
+
+def eigvalsh(
+    A: torch.Tensor,
+    UPLO: str = "L",
+    *,
+    rtol: float | None = None,
+    atol: float = 0.0,
+    check_hermitian: bool = True,
+) -> torch.Tensor:
+    """Eigenvalues of Hermitian matrices, ascending, with degeneracy-safe derivatives.
+
+    A drop-in for :func:`torch.linalg.eigvalsh`. Derivatives as in :func:`eigh` for the
+    eigenvalue output: ``gA = V diag(gw) V^H`` with ``gw`` replaced by its mean on each cluster
+    (the minimum-norm subgradient, with a :class:`SubgradientWarning` when ``gw`` was not
+    constant there); forward mode gives the one-sided directional derivative
+    ``eigvalsh(K_cc)`` on clusters.
+
+    Parameters and errors as in :func:`eigh`.
+
+    Examples
+    --------
+    >>> import torch, eigengrad as eg
+    >>> A = torch.eye(3, dtype=torch.float64).requires_grad_()
+    >>> eg.eigvalsh(A).sum().backward()
+    >>> A.grad.diagonal()
+    tensor([1., 1., 1.], dtype=torch.float64)
+    """
+    opts = _options(A, UPLO, rtol, atol, "warn", check_hermitian, "eigengrad.eigvalsh")
+    return _Eigh.apply(A, opts)[0]

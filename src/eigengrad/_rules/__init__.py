@@ -1,0 +1,1 @@
+"""Framework-neutral derivative formulas (array API). Imports neither torch nor jax."""

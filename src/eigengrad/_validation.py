@@ -1,0 +1,108 @@
+"""Input checks shared by every torch entry point.
+
+Each check raises a typed error from :mod:`eigengrad.exceptions` whose message names the function,
+what was expected, what was received, and how to fix it. The checks that inspect values (finiteness,
+symmetry) cost one device synchronisation in total.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .exceptions import (
+    InputDTypeError,
+    InputError,
+    InputShapeError,
+    NonFiniteInputError,
+    NotHermitianError,
+    NotSquareError,
+)
+
+SUPPORTED_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
+
+
+def real_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Return the real dtype of the same precision (``complex128 -> float64``)."""
+    return torch.empty((), dtype=dtype).real.dtype
+
+
+def machine_eps(dtype: torch.dtype) -> float:
+    """Return the machine epsilon of ``dtype`` (of its real part for complex dtypes)."""
+    return torch.finfo(real_dtype(dtype)).eps
+
+
+def check_square(A: object, fn: str) -> torch.Tensor:
+    """Check that ``A`` is a floating or complex tensor of shape ``(..., n, n)``."""
+    if not isinstance(A, torch.Tensor):
+        raise InputDTypeError(
+            f"{fn}: expected a torch.Tensor of shape (..., n, n), received {type(A).__name__}. "
+            f"Convert it first, e.g. torch.as_tensor(A, dtype=torch.float64)."
+        )
+    if A.dtype not in SUPPORTED_DTYPES:
+        raise InputDTypeError(
+            f"{fn}: expected dtype float32, float64, complex64 or complex128, received {A.dtype}. "
+            f"Cast the input, e.g. A.to(torch.float64) (eigensolvers need float32 or wider)."
+        )
+    if A.ndim < 2:
+        raise InputShapeError(
+            f"{fn}: expected a matrix or a batch of matrices, shape (..., n, n); received a "
+            f"{A.ndim}-d tensor of shape {tuple(A.shape)}. For a scalar use A.reshape(1, 1)."
+        )
+    if A.shape[-1] != A.shape[-2]:
+        raise NotSquareError(
+            f"{fn}: expected square matrices, shape (..., n, n); received shape {tuple(A.shape)} "
+            f"(last two dimensions {A.shape[-2]} != {A.shape[-1]}). For rectangular input use a "
+            f"singular value decomposition, or form A^H A."
+        )
+    return A
+
+
+def check_uplo(UPLO: str, fn: str) -> None:
+    """Check the triangle argument of the Hermitian solvers."""
+    if UPLO not in ("L", "U"):
+        raise InputError(f"{fn}: expected UPLO='L' or UPLO='U', received {UPLO!r}.")
+
+
+def default_hermitian_rtol(dtype: torch.dtype) -> float:
+    """Relative asymmetry ``max|A - A^H| / max|A|`` accepted by default: ``sqrt(eps)``."""
+    return math.sqrt(machine_eps(dtype))
+
+
+def check_finite_hermitian(A: torch.Tensor, fn: str, hermitian_rtol: float | None) -> None:
+    """Check that ``A`` is finite and, unless ``hermitian_rtol is None``, Hermitian.
+
+    The asymmetry is measured as ``max|A - A^H| / max|A|`` per matrix; the message reports the
+    worst matrix of the batch.
+    """
+    if A.numel() == 0:
+        return
+    magnitude = A.abs().amax(dim=(-2, -1))
+    if hermitian_rtol is None:
+        finite = bool(torch.isfinite(magnitude).all())
+        asymmetry = 0.0
+    else:
+        diff = (A - A.mH).abs().amax(dim=(-2, -1))
+        ratio = diff / torch.where(magnitude > 0, magnitude, torch.ones_like(magnitude))
+        stats = torch.stack([magnitude.amax(), ratio.amax()]).tolist()
+        finite = math.isfinite(stats[0]) and math.isfinite(stats[1])
+        asymmetry = stats[1]
+    if not finite:
+        bad = ~torch.isfinite(A)
+        count = int(bad.sum())
+        first = tuple(int(i) for i in bad.nonzero()[0].tolist())
+        raise NonFiniteInputError(
+            f"{fn}: expected finite entries; received {count} NaN or infinite entr"
+            f"{'y' if count == 1 else 'ies'} (first at index {first}) in a tensor of shape "
+            f"{tuple(A.shape)}. Check the computation that produced A; eigengrad never returns "
+            f"NaN silently."
+        )
+    if hermitian_rtol is not None and asymmetry > hermitian_rtol:
+        kind = "Hermitian" if A.is_complex() else "symmetric"
+        raise NotHermitianError(
+            f"{fn}: expected a {kind} matrix; received one with relative asymmetry "
+            f"max|A - A^H| / max|A| = {asymmetry:.3g} > {hermitian_rtol:.3g}. Symmetrize it "
+            f"((A + A.mH) / 2), use eg.eig for nonsymmetric matrices, or pass "
+            f"check_hermitian=False to read only the UPLO triangle, as torch.linalg.eigh does."
+        )
