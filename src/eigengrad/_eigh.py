@@ -7,22 +7,23 @@ supports reverse mode, forward mode, double backward and the ``torch.func`` tran
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
 
 from . import _policy
-from ._inspect import inspect, is_transformed
+from ._inspect import cache_forward_signature, inspect, is_transformed
 from ._rules import _clusters as rc
 from ._rules import _eigh as re
 from ._rules._gauge import fix_gauge as _fix_gauge
 from ._validation import (
+    SUPPORTED_DTYPES,
     check_finite_hermitian,
     check_square,
     check_uplo,
-    default_hermitian_rtol,
-    machine_eps,
+    real_dtype,
 )
 
 
@@ -33,6 +34,18 @@ class EighResult(NamedTuple):
     eigenvectors: torch.Tensor
 
 
+@dataclass
+class _Probe:
+    """What the forward learnt about the whole batch; read by backward to pick a path.
+
+    The defaults are the conservative choice (full cluster policy), used whenever the forward
+    did not run eagerly on concrete tensors.
+    """
+
+    clustered: bool = True  # some gap <= tol: the cluster policy is needed
+    resolved: bool = False  # every gap > tol / sqrt(eps): cotangent noise / gap is negligible
+
+
 @dataclass(frozen=True)
 class _Options:
     UPLO: str
@@ -41,6 +54,10 @@ class _Options:
     gauge: _policy.Gauge
     hermitian_rtol: float | None
     fn: str
+    probe: _Probe
+
+
+_EPS = {dtype: torch.finfo(real_dtype(dtype)).eps for dtype in SUPPORTED_DTYPES}
 
 
 def _options(
@@ -55,15 +72,61 @@ def _options(
     check_square(A, fn)
     check_uplo(UPLO, fn)
     _policy.check_gauge_option(gauge, fn)
-    n = A.shape[-1]
+    eps = _EPS[A.dtype]
     return _Options(
         UPLO=UPLO,
-        rtol=rc.default_rtol(n, machine_eps(A.dtype)) if rtol is None else float(rtol),
+        rtol=rc.default_rtol(A.shape[-1], eps) if rtol is None else float(rtol),
         atol=float(atol),
         gauge=gauge,  # type: ignore[arg-type]
-        hermitian_rtol=default_hermitian_rtol(A.dtype) if check_hermitian else None,
+        hermitian_rtol=math.sqrt(eps) if check_hermitian else None,
         fn=fn,
+        probe=_Probe(),
     )
+
+
+def _checked_eigh(A: torch.Tensor, opts: _Options) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.linalg.eigh`` plus input checks and the spectrum probe, in one synchronisation.
+
+    Per matrix: ``scale = max|w|`` (the spectral norm), the asymmetry ``max|A - A^H|`` and the
+    smallest gap. Asymmetry is judged relative to ``scale``; clusters use the tolerance
+    ``atol + rtol * scale`` of :func:`eigengrad._rules._clusters.cluster_tolerance`. Non-finite
+    input shows up as non-finite eigenvalues (LAPACK propagates NaN) and is then diagnosed.
+    """
+    w, V = torch.linalg.eigh(A, UPLO=opts.UPLO)
+    n = w.shape[-1]
+    if w.numel() == 0:
+        opts.probe.clustered, opts.probe.resolved = False, True
+        return w, V
+    scale = w.abs().amax(dim=-1)
+    asym = (A - A.mH).abs().amax(dim=(-2, -1)) if opts.hermitian_rtol is not None else scale
+    gap = (w[..., 1:] - w[..., :-1]).amin(dim=-1) if n > 1 else scale
+    resolution = math.sqrt(_EPS[A.dtype])
+    if A.ndim == 2:  # one matrix: three numbers, judged in Python
+        s, a, g = torch.stack([scale, asym, gap]).tolist()
+        tol = opts.atol + opts.rtol * s
+        finite = math.isfinite(s) and math.isfinite(a)
+        asymmetric = opts.hermitian_rtol is not None and a > opts.hermitian_rtol * s
+        clustered, unresolved = n > 1 and g <= tol, n > 1 and g <= tol / resolution
+    else:
+        tol = opts.atol + opts.rtol * scale
+        bad = torch.stack(
+            [
+                ~torch.isfinite(scale) | ~torch.isfinite(asym),
+                asym > (opts.hermitian_rtol or 0.0) * scale,
+                gap <= tol,
+                gap <= tol / resolution,
+            ]
+        ).any(dim=-1)
+        not_finite, asymmetric, clustered, unresolved = bad.tolist()
+        finite = not not_finite
+        asymmetric = asymmetric and opts.hermitian_rtol is not None
+        clustered, unresolved = clustered and n > 1, unresolved and n > 1
+    if not finite:
+        check_finite_hermitian(A, opts.fn, None)  # raises NonFiniteInputError
+    if asymmetric:
+        check_finite_hermitian(A, opts.fn, 0.0)  # raises NotHermitianError with the measure
+    opts.probe.clustered, opts.probe.resolved = clustered, not unresolved
+    return w, V
 
 
 class _Eigh(torch.autograd.Function):
@@ -71,8 +134,7 @@ class _Eigh(torch.autograd.Function):
 
     @staticmethod
     def forward(A: torch.Tensor, opts: _Options) -> tuple[torch.Tensor, torch.Tensor]:
-        check_finite_hermitian(A, opts.fn, opts.hermitian_rtol)
-        return torch.linalg.eigh(A, UPLO=opts.UPLO)
+        return _checked_eigh(A, opts)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
@@ -93,31 +155,43 @@ class _Eigh(torch.autograd.Function):
         opts: _Options = ctx.opts
         if gw is None and gV is None:
             return None, None
-        skew_S = S_diag = None
+        skew_S = S_diag = F = None
         if gV is not None:
             S = V.mH @ gV
             skew_S = re.skew_hermitian(S)
             S_diag = S.diagonal(dim1=-2, dim2=-1)
-        keep, mean = inspect(
-            _policy.eigh_cotangent_policy,
-            w,
-            gw,
-            gV,
-            skew_S,
-            S_diag,
-            rtol=opts.rtol,
-            atol=opts.atol,
-            gauge=opts.gauge,
-            fn=opts.fn,
-        )
-        gw_bar = None if gw is None else (mean @ gw.unsqueeze(-1)).squeeze(-1)  # cluster means
-        F = None if gV is None else re.inverse_gaps(w, keep)
-        return re.eigh_vjp(V, gw_bar, F, skew_S), None
+        common = {"rtol": opts.rtol, "gauge": opts.gauge, "fn": opts.fn}
+        if opts.probe.clustered:
+            keep, mean = inspect(
+                _policy.clustered_cotangent, w, gw, gV, skew_S, S_diag, atol=opts.atol, **common
+            )
+            if gw is not None:
+                gw = (mean @ gw.unsqueeze(-1)).squeeze(-1)  # cluster means: min-norm subgradient
+            if gV is not None:
+                F = re.inverse_gaps(w, keep)
+        elif gV is not None:
+            if V.is_complex() or not opts.probe.resolved:
+                (keep,) = inspect(
+                    _policy.unclustered_cotangent,
+                    w,
+                    gV,
+                    skew_S,
+                    S_diag,
+                    noise_test=not opts.probe.resolved,
+                    **common,
+                )
+                F = re.inverse_gaps(w, keep)
+            else:
+                F = re.inverse_gaps(w)  # well separated: every 1/gap term, as natively
+        return re.eigh_vjp(V, gw, F, skew_S), None
 
     @staticmethod
     def jvp(ctx: Any, dA: torch.Tensor, _: Any) -> tuple[torch.Tensor, torch.Tensor]:
         w, V = ctx.saved_tensors
         opts: _Options = ctx.opts
+        if not opts.probe.clustered:
+            dw, dV, _K = re.eigh_jvp(V, dA, re.inverse_gaps(w))
+            return dw, dV
         labels, same = _policy.clusters(w, opts.rtol, opts.atol)
         dw, dV, K = re.eigh_jvp(V, dA, re.inverse_gaps(w, ~same))
         multiple = rc.is_multiple(same)
@@ -125,6 +199,9 @@ class _Eigh(torch.autograd.Function):
         if is_transformed(multiple) or bool(multiple.any()):
             dw = re.cluster_eigvalsh(K, labels, multiple)
         return dw, dV
+
+
+cache_forward_signature(_Eigh)
 
 
 def eigh(
@@ -208,14 +285,18 @@ def eigh(
     Examples
     --------
     >>> import torch, eigengrad as eg
-    >>> A = torch.eye(3, dtype=torch.float64).requires_grad_()
+
+    The projector onto the eigenspace of a double eigenvalue is differentiable; native torch
+    returns NaN here, eigengrad the exact gradient:
+
+    >>> A = torch.diag(torch.tensor([1.0, 1.0, 3.0], dtype=torch.float64)).requires_grad_()
     >>> w, V = eg.eigh(A)
-    >>> P = V[:, :2] @ V[:, :2].T  # projector onto a sub-eigenspace of I: not defined ...
-    >>> (w[:2].sum() + w[2]).backward()  # ... but the sum of all eigenvalues is
+    >>> P = V[:, :2] @ V[:, :2].T
+    >>> P[0, 2].backward()
     >>> A.grad
-    tensor([[1., 0., 0.],
-            [0., 1., 0.],
-            [0., 0., 1.]], dtype=torch.float64)
+    tensor([[ 0.0000,  0.0000, -0.2500],
+            [ 0.0000,  0.0000,  0.0000],
+            [-0.2500,  0.0000,  0.0000]], dtype=torch.float64)
     """
     opts = _options(A, UPLO, rtol, atol, gauge, check_hermitian, "eigengrad.eigh")
     w, V = _Eigh.apply(A, opts)

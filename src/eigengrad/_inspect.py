@@ -9,6 +9,7 @@ rule hands the *whole* batch to the function, where it may branch, synchronise a
 
 from __future__ import annotations
 
+import inspect as _pyinspect
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,16 @@ import torch
 from torch._C._functorch import is_functorch_wrapped_tensor
 
 Inspector = Callable[..., tuple[torch.Tensor, ...]]
+
+
+def cache_forward_signature(function: type[torch.autograd.Function]) -> None:
+    """Precompute the signature that ``Function.apply`` binds on every call.
+
+    With ``setup_context``, ``apply`` calls ``inspect.signature(forward)``, which honours a
+    ``__signature__`` attribute; caching it removes tens of microseconds per call.
+    """
+    forward = function.forward
+    forward.__signature__ = _pyinspect.signature(forward)  # type: ignore[attr-defined]
 
 
 def is_transformed(*tensors: torch.Tensor | None) -> bool:
@@ -26,10 +37,10 @@ def is_transformed(*tensors: torch.Tensor | None) -> bool:
 def inspect(
     inspector: Inspector, /, *tensors: torch.Tensor | None, **static: Any
 ) -> tuple[torch.Tensor, ...]:
-    """Call ``inspector(*tensors, **static)``; its outputs are treated as constants (no gradient).
+    """Call ``inspector(*tensors, **static)``; its outputs are constants (no gradient).
 
-    ``inspector`` must return a tuple of tensors whose leading dimensions are the batch dimensions of
-    its inputs. ``None`` entries of ``tensors`` are passed through.
+    ``inspector`` must return a tuple of tensors whose leading dimensions are the batch
+    dimensions of its inputs. ``None`` entries of ``tensors`` are passed through.
     """
     if not is_transformed(*tensors):
         with torch.no_grad():
@@ -45,6 +56,7 @@ class _Inspect(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
         ctx.mark_non_differentiable(*output)
+        ctx.n_outputs = len(output)
 
     @staticmethod
     def backward(ctx: Any, *grads: Any) -> Any:  # pragma: no cover - outputs are constants
@@ -52,11 +64,11 @@ class _Inspect(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, *tangents: Any) -> Any:
-        return None
+        return (None,) * ctx.n_outputs
 
     @staticmethod
     def vmap(info: Any, in_dims: Any, fn: Inspector, static: dict[str, Any], *tensors: Any) -> Any:
-        moved = []
+        moved: list[torch.Tensor | None] = []
         for t, d in zip(tensors, in_dims[2:], strict=True):
             if t is None:
                 moved.append(None)
@@ -66,3 +78,6 @@ class _Inspect(torch.autograd.Function):
                 moved.append(t.movedim(d, 0))
         out = _Inspect.apply(fn, static, *moved)
         return out, (0,) * len(out)
+
+
+cache_forward_signature(_Inspect)

@@ -37,7 +37,7 @@ def clusters(w: torch.Tensor, rtol: float, atol: float) -> tuple[torch.Tensor, t
     return labels, rc.same_cluster(labels)
 
 
-def eigh_cotangent_policy(
+def clustered_cotangent(
     w: torch.Tensor,
     gw: torch.Tensor | None,
     gV: torch.Tensor | None,
@@ -54,43 +54,65 @@ def eigh_cotangent_policy(
     Warns with :class:`GaugeDependenceWarning` (or raises :class:`GaugeDependenceError`) when the
     within-cluster anti-Hermitian cotangent, or the imaginary diagonal of ``V^H gV``, exceeds
     ``rtol``; warns with :class:`SubgradientWarning` when ``gw`` is not constant on a cluster.
+    Synchronises once.
     """
-    labels, same = clusters(w, rtol, atol)
+    _, same = clusters(w, rtol, atol)
     mean = rc.cluster_mean_matrix(same, w.dtype)
+    measured = None
+    keep = torch.zeros_like(same)
     if gV is not None:
-        measured = re.measure_cotangent_gauge(
-            skew_S, S_diag, torch.linalg.vector_norm(gV, dim=-2), same, rtol
-        )
+        norms = torch.linalg.vector_norm(gV, dim=-2)
+        measured = re.measure_cotangent_gauge(skew_S, S_diag, norms, same, rtol)
         keep = measured.keep
-    else:
-        measured = None
-        keep = torch.zeros_like(same)
+    spread = re.cluster_spread(gw, same) if gw is not None else None
     if w.numel() == 0:
         return keep, mean
-    spread = re.cluster_spread(gw, same) if gw is not None else None
     zero = w.new_zeros(())
     stats = torch.stack(
         [
             measured.basis.amax() if measured is not None else zero,
-            measured.phase.amax().to(w.dtype)
-            if measured is not None and measured.phase is not None
-            else zero,
+            _max_or_zero(measured.phase if measured is not None else None, zero),
             spread.amax() if spread is not None else zero,
         ]
     ).tolist()
-    if stats[0] > rtol or stats[1] > rtol:
-        assert measured is not None
+    if measured is not None and (stats[0] > rtol or stats[1] > rtol):
         _report_gauge(w, same, measured, rtol, gauge, fn)
-    spread_tol = machine_eps_of(w) ** SPREAD_RTOL_POWER
-    if stats[2] > spread_tol:
-        assert spread is not None
+    spread_tol = torch.finfo(w.dtype).eps ** SPREAD_RTOL_POWER
+    if spread is not None and stats[2] > spread_tol:
         _report_subgradient(w, same, spread, spread_tol, fn)
     return keep, mean
 
 
-def machine_eps_of(w: torch.Tensor) -> float:
-    """Machine epsilon of the dtype of ``w``."""
-    return torch.finfo(w.dtype).eps
+def unclustered_cotangent(
+    w: torch.Tensor,
+    gV: torch.Tensor,
+    skew_S: torch.Tensor,
+    S_diag: torch.Tensor,
+    *,
+    noise_test: bool,
+    rtol: float,
+    gauge: Gauge,
+    fn: str,
+) -> tuple[torch.Tensor]:
+    """Return ``(keep,)`` for a spectrum without clusters; check phases of complex eigenvectors.
+
+    With ``noise_test`` a pair's ``1/gap`` term is dropped when its relative anti-Hermitian
+    cotangent is rounding noise (below ``rtol``): at tiny but resolvable gaps, noise / gap would
+    otherwise spoil the exact gradients of basis-invariant losses. Synchronises only for complex
+    input (the phase check).
+    """
+    n = w.shape[-1]
+    eye = torch.eye(n, dtype=torch.bool, device=w.device)
+    norms = torch.linalg.vector_norm(gV, dim=-2)
+    measured = re.measure_cotangent_gauge(skew_S, S_diag, norms, eye, rtol)
+    keep = measured.keep if noise_test else ~eye.expand(measured.keep.shape)
+    if measured.phase is not None and w.numel() > 0 and float(measured.phase.amax()) > rtol:
+        _report_gauge(w, eye.expand(measured.keep.shape), measured, rtol, gauge, fn)
+    return (keep,)
+
+
+def _max_or_zero(x: torch.Tensor | None, zero: torch.Tensor) -> torch.Tensor:
+    return zero if x is None else x.amax().to(zero.dtype)
 
 
 def _where(batch_shape: torch.Size, flat: int) -> str:
@@ -103,9 +125,7 @@ def _where(batch_shape: torch.Size, flat: int) -> str:
     return f" (batch index {tuple(reversed(index))})"
 
 
-def _cluster_at(
-    w: torch.Tensor, same: torch.Tensor, batch: int, i: int
-) -> tuple[float, int, str]:
+def _cluster_at(w: torch.Tensor, same: torch.Tensor, batch: int, i: int) -> tuple[float, int, str]:
     """Eigenvalue, multiplicity and location of the cluster holding eigenvalue ``i``."""
     n = w.shape[-1]
     w_flat = w.reshape(-1, n)[batch]
@@ -159,8 +179,7 @@ def _report_gauge(
     if gauge == "raise":
         raise GaugeDependenceError(message)
     warnings.warn(
-        message
-        + " eigengrad returned the gradient of the gauge-projected cotangent (the "
+        message + " eigengrad returned the gradient of the gauge-projected cotangent (the "
         "basis/phase-dependent part removed). Pass gauge='raise' to make this an error.",
         GaugeDependenceWarning,
         stacklevel=3,
@@ -190,4 +209,3 @@ def _report_subgradient(
         SubgradientWarning,
         stacklevel=3,
     )
-

@@ -78,11 +78,11 @@ class EigengradWarning(UserWarning):
 
 
 class GaugeDependenceWarning(EigengradWarning):
-    """The loss depends on an arbitrary basis or phase; the gauge-projected gradient was returned."""
+    """The loss depends on an arbitrary basis or phase; the gauge-projected gradient is used."""
 
 
 class SubgradientWarning(EigengradWarning):
-    """Eigenvalues of a cluster were weighted unequally; the minimum-norm subgradient was returned."""
+    """A cluster's eigenvalues were weighted unequally; the min-norm subgradient is used."""
 
 
 class SplitClusterWarning(EigengradWarning):

@@ -57,9 +57,10 @@ def matrix_with_spectrum(
 def spectrum_with_gap(
     n: int, gap: float, *, multiplicity: int = 2, at: int = 0, scale: float = 1.0
 ) -> torch.Tensor:
-    """An ascending spectrum in ``[-scale, scale]`` with a cluster of ``multiplicity`` eigenvalues.
+    """Return an ascending spectrum in ``[-scale, scale]`` with one cluster.
 
-    The cluster starts at position ``at``; its members are spaced by ``gap * scale``; the other
+    The cluster of ``multiplicity`` eigenvalues starts at position ``at``; its members are
+    spaced by ``gap * scale``; the other
     eigenvalues are separated by at least ``scale / n``.
     """
     base = torch.linspace(-1.0, 1.0, n - multiplicity + 1, dtype=torch.float64)
@@ -99,7 +100,7 @@ def projector_loss_gradient(
 def function_divided_differences(
     w: torch.Tensor, f: torch.Tensor, df: torch.Tensor
 ) -> torch.Tensor:
-    """First divided differences of ``f`` on ``w``: ``(f_i - f_j)/(w_i - w_j)``, ``df_i`` if equal."""
+    """Return first divided differences ``(f_i - f_j)/(w_i - w_j)`` (``df_i`` if equal)."""
     num = f.unsqueeze(-1) - f.unsqueeze(-2)
     den = w.unsqueeze(-1) - w.unsqueeze(-2)
     equal = den == 0
@@ -110,7 +111,7 @@ def function_divided_differences(
 def symmetric_direction(
     n: int, *, seed: int = 0, dtype: torch.dtype = torch.float64, batch: Sequence[int] = ()
 ) -> torch.Tensor:
-    """A random Hermitian direction ``E + E^H`` (normalised to unit Frobenius norm)."""
+    """Return a random Hermitian direction ``E + E^H`` of unit Frobenius norm."""
     gen = torch.Generator().manual_seed(seed)
     real = torch.empty((), dtype=dtype).real.dtype
     E = torch.randn(*batch, n, n, generator=gen, dtype=real)

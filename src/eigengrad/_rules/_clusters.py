@@ -87,8 +87,7 @@ def cluster_labels(w: Array, tol: Array) -> Array:
 
 def same_cluster(labels: Array) -> Array:
     """Return the boolean matrix ``labels[i] == labels[j]``, shape ``(..., n, n)``."""
-    xp = array_namespace(labels)
-    return xp.expand_dims(labels, axis=-1) == xp.expand_dims(labels, axis=-2)
+    return labels[..., :, None] == labels[..., None, :]
 
 
 def cluster_mean_matrix(same: Array, dtype: Any) -> Array:

@@ -30,6 +30,7 @@ Hermitian matrices".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from array_api_compat import array_namespace
@@ -43,10 +44,15 @@ def _ct(x: Array) -> Array:
     return xp.conj(x).mT if xp.isdtype(x.dtype, "complex floating") else x.mT
 
 
+@lru_cache(maxsize=128)
+def _eye(xp: Any, n: int, dtype: Any, device: Any) -> Array:
+    """Return a cached identity (read-only): no re-creation in every backward call."""
+    return xp.eye(n, dtype=dtype, device=device)
+
+
 def _diag_embed(d: Array, dtype: Any) -> Array:
     xp = array_namespace(d)
-    n = d.shape[-1]
-    return xp.expand_dims(xp.astype(d, dtype), axis=-1) * xp.eye(n, dtype=dtype)
+    return _eye(xp, d.shape[-1], dtype, d.device) * xp.astype(d[..., None, :], dtype)
 
 
 def skew_hermitian(S: Array) -> Array:
@@ -54,18 +60,23 @@ def skew_hermitian(S: Array) -> Array:
     return (S - _ct(S)) / 2
 
 
-def inverse_gaps(w: Array, keep: Array) -> Array:
+def inverse_gaps(w: Array, keep: Array | None = None) -> Array:
     """Return ``F_ij = 1 / (w_j - w_i)`` on kept pairs and ``0`` elsewhere (never ``1 / 0``).
 
     Parameters
     ----------
     w : array
         Real eigenvalues, shape ``(..., n)``.
-    keep : array
+    keep : array, optional
         Boolean ``(..., n, n)`` mask of the pairs to evaluate; the diagonal must be ``False``.
+        ``None`` keeps every off-diagonal pair (all eigenvalues must be distinct).
     """
     xp = array_namespace(w)
-    gaps = xp.expand_dims(w, axis=-2) - xp.expand_dims(w, axis=-1)
+    gaps = w[..., None, :] - w[..., :, None]
+    if keep is None:
+        # 1/inf = 0 on the diagonal; its derivative -1/inf^2 = 0 as well.
+        eye = _eye(xp, w.shape[-1], xp.bool, w.device)
+        return 1 / xp.where(eye, xp.inf, gaps)
     # The masked denominator keeps 1/0 out of the graph, so double backward sees no NaN either.
     return xp.where(keep, 1 / xp.where(keep, gaps, xp.ones_like(gaps)), xp.zeros_like(gaps))
 
@@ -90,16 +101,14 @@ def eigh_vjp(V: Array, gw: Array | None, F: Array | None, skew_S: Array | None) 
         The Hermitian cotangent ``gA``.
     """
     xp = array_namespace(V)
-    inner = None
-    if skew_S is not None:
-        inner = F * skew_S  # eigenvector term F ∘ skew(S)
+    if skew_S is None:
+        if gw is None:
+            return xp.zeros_like(V)
+        # eigenvalue term alone: V diag(gw) V^H without forming diag(gw)
+        return (V * xp.astype(gw[..., None, :], V.dtype)) @ _ct(V)
+    inner = F * skew_S  # eigenvector term F ∘ skew(S)
     if gw is not None:
-        if inner is None:
-            # eigenvalue term alone: V diag(gw) V^H without forming diag(gw)
-            return (V * xp.expand_dims(xp.astype(gw, V.dtype), axis=-2)) @ _ct(V)
         inner = inner + _diag_embed(gw, V.dtype)  # eigenvalue term diag(gw)
-    if inner is None:
-        return xp.zeros_like(V)
     return V @ inner @ _ct(V)
 
 
@@ -129,9 +138,9 @@ def cluster_eigvalsh(K: Array, labels: Array, multiple: Array) -> Array:
     xp = array_namespace(K)
     real_dtype = xp.real(K[..., :1, :1]).dtype
     both = (
-        (xp.expand_dims(labels, -1) == xp.expand_dims(labels, -2))
-        & xp.expand_dims(multiple, -1)
-        & xp.expand_dims(multiple, -2)
+        (labels[..., :, None] == labels[..., None, :])
+        & multiple[..., :, None]
+        & multiple[..., None, :]
     )
     Kc = xp.where(both, K, xp.zeros_like(K))
     radius = xp.max(xp.sum(xp.abs(Kc), axis=-1), axis=-1, keepdims=True)  # ≥ max_c ‖K_cc‖
@@ -180,10 +189,12 @@ def measure_cotangent_gauge(
     term at every resolvable gap: the decision looks at the cotangent, not only at the gap.
     """
     xp = array_namespace(skew_S)
-    scale = xp.expand_dims(gV_norms, -1) + xp.expand_dims(gV_norms, -2)
+    scale = gV_norms[..., :, None] + gV_norms[..., None, :]
     ratio = xp.abs(skew_S) / xp.where(scale > 0, scale, xp.ones_like(scale))
     keep = (ratio > rtol) & ~same
-    basis = xp.where(same, ratio, xp.zeros_like(ratio))
+    # the diagonal of skew(S) is i Im S_ii, the phase dependence, measured separately below
+    off_diagonal = ~_eye(xp, ratio.shape[-1], xp.bool, ratio.device)
+    basis = xp.where(same & off_diagonal, ratio, xp.zeros_like(ratio))
     phase = None
     if xp.isdtype(S_diag.dtype, "complex floating"):
         safe = xp.where(gV_norms > 0, gV_norms, xp.ones_like(gV_norms))
@@ -198,7 +209,7 @@ def cluster_spread(gw: Array, same: Array) -> Array:
     cotangents (basis-invariant spectral losses such as cluster sums).
     """
     xp = array_namespace(gw)
-    g = xp.expand_dims(gw, -2)
+    g = gw[..., None, :]
     big = xp.max(xp.where(same, g, xp.full_like(g, -xp.inf)), axis=-1)
     small = xp.min(xp.where(same, g, xp.full_like(g, xp.inf)), axis=-1)
     scale = xp.max(xp.abs(gw), axis=-1, keepdims=True)

@@ -19,7 +19,8 @@ SECTIONS: list[tuple[str, str]] = [
 def _load(module: str) -> Callable[[], list[Row]]:
     import importlib
 
-    return importlib.import_module(module).rows  # type: ignore[no-any-return]
+    rows: Callable[[], list[Row]] = importlib.import_module(module).rows
+    return rows
 
 
 def run() -> int:

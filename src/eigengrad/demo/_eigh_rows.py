@@ -55,7 +55,7 @@ def _seed_rows() -> list[Row]:
     def vec_sum(w: Any, V: Any) -> torch.Tensor:
         return V[:, 0].sum()
 
-    w, V = torch.linalg.eigh(M)
+    V = torch.linalg.eigh(M).eigenvectors
     values = []
     for angle in (0.0, 0.7):  # rotate the basis inside the lower pair: the loss changes
         c, s = math.cos(angle), math.sin(angle)
@@ -72,7 +72,9 @@ def _seed_rows() -> list[Row]:
             native=("NaN" if not torch.isfinite(g_nat).all() else "arbitrary finite")
             + ", no explanation",
             eigengrad=(
-                "GaugeDependenceWarning: " + str(named[0].message).split("backward: ")[1][:110] + "..."
+                "GaugeDependenceWarning: "
+                + str(named[0].message).split("backward: ")[1][:110]
+                + "..."
                 if named
                 else "no warning (WRONG)"
             ),
@@ -82,7 +84,12 @@ def _seed_rows() -> list[Row]:
 
     # 1b: projector onto the lower pair -- perfectly differentiable.
     B = torch.tensor(
-        [[2.0, 0.3, -1.0, 0.5], [0.3, 1.0, 0.7, -0.2], [-1.0, 0.7, -0.5, 0.4], [0.5, -0.2, 0.4, 3.0]],
+        [
+            [2.0, 0.3, -1.0, 0.5],
+            [0.3, 1.0, 0.7, -0.2],
+            [-1.0, 0.7, -0.5, 0.4],
+            [0.5, -0.2, 0.4, 3.0],
+        ],
         dtype=torch.float64,
     )
 
@@ -160,8 +167,8 @@ def _lambda_max_rows() -> list[Row]:
     Q = random_unitary(n, seed=7)
     E = Q @ torch.diag(torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)) @ Q.mT
     E = (E + E.mT) / 2
-    _, t_nat = torch.func.jvp(lambda A: torch.linalg.eigvalsh(A)[-1], (eye,), (E,))
-    _, t_eg = torch.func.jvp(lambda A: _eigh.eigvalsh(A)[-1], (eye,), (E,))
+    t_nat = torch.func.jvp(lambda A: torch.linalg.eigvalsh(A)[-1], (eye,), (E,))[1]
+    t_eg = torch.func.jvp(lambda A: _eigh.eigvalsh(A)[-1], (eye,), (E,))[1]
     return [
         Row(
             case="EVIDENCE 4: lambda_max of the 3x3 identity",

@@ -33,7 +33,9 @@ def render(title: str, rows: list[Row]) -> str:
         wrapped = [textwrap.wrap(c, w) or [""] for c, w in zip(cells, _WIDTHS, strict=True)]
         height = max(len(c) for c in wrapped)
         for k in range(height):
-            parts = [(c[k] if k < len(c) else "").ljust(w) for c, w in zip(wrapped, _WIDTHS, strict=True)]
+            parts = [
+                (c[k] if k < len(c) else "").ljust(w) for c, w in zip(wrapped, _WIDTHS, strict=True)
+            ]
             lines.append((mark if k == 0 else "     ") + " | ".join(parts).rstrip())
 
     emit(header, "     ")
