@@ -19,11 +19,12 @@ from ._rules import _clusters as rc
 from ._rules import _eigh as re
 from ._rules._gauge import fix_gauge as _fix_gauge
 from ._validation import (
-    SUPPORTED_DTYPES,
-    check_finite_hermitian,
+    check_finite,
     check_square,
     check_uplo,
-    real_dtype,
+    default_hermitian_rtol,
+    machine_eps,
+    not_hermitian_error,
 )
 
 
@@ -57,9 +58,6 @@ class _Options:
     probe: _Probe
 
 
-_EPS = {dtype: torch.finfo(real_dtype(dtype)).eps for dtype in SUPPORTED_DTYPES}
-
-
 def _options(
     A: Any,
     UPLO: str,
@@ -72,13 +70,13 @@ def _options(
     check_square(A, fn)
     check_uplo(UPLO, fn)
     _policy.check_gauge_option(gauge, fn)
-    eps = _EPS[A.dtype]
+    eps = machine_eps(A.dtype)
     return _Options(
         UPLO=UPLO,
         rtol=rc.default_rtol(A.shape[-1], eps) if rtol is None else float(rtol),
         atol=float(atol),
         gauge=gauge,  # type: ignore[arg-type]
-        hermitian_rtol=math.sqrt(eps) if check_hermitian else None,
+        hermitian_rtol=default_hermitian_rtol(A.dtype) if check_hermitian else None,
         fn=fn,
         probe=_Probe(),
     )
@@ -92,7 +90,11 @@ def _checked_eigh(A: torch.Tensor, opts: _Options) -> tuple[torch.Tensor, torch.
     ``atol + rtol * scale`` of :func:`eigengrad._rules._clusters.cluster_tolerance`. Non-finite
     input shows up as non-finite eigenvalues (LAPACK propagates NaN) and is then diagnosed.
     """
-    w, V = torch.linalg.eigh(A, UPLO=opts.UPLO)
+    try:
+        w, V = torch.linalg.eigh(A, UPLO=opts.UPLO)
+    except RuntimeError:  # LAPACK may fail on NaN input instead of propagating it
+        check_finite(A, opts.fn)
+        raise
     n = w.shape[-1]
     if w.numel() == 0:
         opts.probe.clustered, opts.probe.resolved = False, True
@@ -100,7 +102,7 @@ def _checked_eigh(A: torch.Tensor, opts: _Options) -> tuple[torch.Tensor, torch.
     scale = w.abs().amax(dim=-1)
     asym = (A - A.mH).abs().amax(dim=(-2, -1)) if opts.hermitian_rtol is not None else scale
     gap = (w[..., 1:] - w[..., :-1]).amin(dim=-1) if n > 1 else scale
-    resolution = math.sqrt(_EPS[A.dtype])
+    resolution = math.sqrt(machine_eps(A.dtype))
     if A.ndim == 2:  # one matrix: three numbers, judged in Python
         s, a, g = torch.stack([scale, asym, gap]).tolist()
         tol = opts.atol + opts.rtol * s
@@ -116,15 +118,19 @@ def _checked_eigh(A: torch.Tensor, opts: _Options) -> tuple[torch.Tensor, torch.
                 gap <= tol,
                 gap <= tol / resolution,
             ]
-        ).any(dim=-1)
-        not_finite, asymmetric, clustered, unresolved = bad.tolist()
+        )
+        not_finite, asymmetric, clustered, unresolved = bad.flatten(1).any(dim=-1).tolist()
         finite = not not_finite
         asymmetric = asymmetric and opts.hermitian_rtol is not None
         clustered, unresolved = clustered and n > 1, unresolved and n > 1
     if not finite:
-        check_finite_hermitian(A, opts.fn, None)  # raises NonFiniteInputError
+        check_finite(A, opts.fn)  # raises NonFiniteInputError
     if asymmetric:
-        check_finite_hermitian(A, opts.fn, 0.0)  # raises NotHermitianError with the measure
+        assert opts.hermitian_rtol is not None
+        ratio = float((asym / torch.where(scale > 0, scale, 1.0)).amax())
+        raise not_hermitian_error(
+            opts.fn, ratio, "‖A‖₂ (spectral norm)", opts.hermitian_rtol, A.is_complex()
+        )
     opts.probe.clustered, opts.probe.resolved = clustered, not unresolved
     return w, V
 

@@ -28,9 +28,12 @@ def real_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.empty((), dtype=dtype).real.dtype
 
 
+_EPS = {dtype: torch.finfo(real_dtype(dtype)).eps for dtype in SUPPORTED_DTYPES}
+
+
 def machine_eps(dtype: torch.dtype) -> float:
     """Return the machine epsilon of ``dtype`` (of its real part for complex dtypes)."""
-    return torch.finfo(real_dtype(dtype)).eps
+    return _EPS[dtype]
 
 
 def check_square(A: object, fn: str) -> torch.Tensor:
@@ -70,39 +73,48 @@ def default_hermitian_rtol(dtype: torch.dtype) -> float:
     return math.sqrt(machine_eps(dtype))
 
 
+def check_finite(A: torch.Tensor, fn: str) -> None:
+    """Raise :class:`NonFiniteInputError` if ``A`` has NaN or infinite entries (one sync)."""
+    if A.numel() == 0 or bool(torch.isfinite(A).all()):
+        return
+    bad = ~torch.isfinite(A)
+    count = int(bad.sum())
+    first = tuple(int(i) for i in bad.nonzero()[0].tolist())
+    raise NonFiniteInputError(
+        f"{fn}: expected finite entries; received {count} NaN or infinite entr"
+        f"{'y' if count == 1 else 'ies'} (first at index {first}) in a tensor of shape "
+        f"{tuple(A.shape)}. Check the computation that produced A; eigengrad never returns "
+        f"NaN silently."
+    )
+
+
+def not_hermitian_error(
+    fn: str, asymmetry: float, reference: str, tolerance: float, is_complex: bool
+) -> NotHermitianError:
+    """Build the error for a matrix whose relative asymmetry exceeds ``tolerance``.
+
+    ``asymmetry`` is ``max|A - A^H|`` divided by the norm named in ``reference``.
+    """
+    kind = "Hermitian" if is_complex else "symmetric"
+    return NotHermitianError(
+        f"{fn}: expected a {kind} matrix; received one with relative asymmetry "
+        f"max|A - A^H| / {reference} = {asymmetry:.3g} > {tolerance:.3g}. Symmetrize it "
+        f"((A + A.mH) / 2), use eg.eig for nonsymmetric matrices, or pass "
+        f"check_hermitian=False to read only the UPLO triangle, as torch.linalg.eigh does."
+    )
+
+
 def check_finite_hermitian(A: torch.Tensor, fn: str, hermitian_rtol: float | None) -> None:
     """Check that ``A`` is finite and, unless ``hermitian_rtol is None``, Hermitian.
 
-    The asymmetry is measured as ``max|A - A^H| / max|A|`` per matrix; the message reports the
-    worst matrix of the batch.
+    The asymmetry is measured per matrix as ``max|A - A^H| / max|A_ij|``; the message reports
+    the worst matrix of the batch.
     """
-    if A.numel() == 0:
+    check_finite(A, fn)
+    if hermitian_rtol is None or A.numel() == 0:
         return
     magnitude = A.abs().amax(dim=(-2, -1))
-    if hermitian_rtol is None:
-        finite = bool(torch.isfinite(magnitude).all())
-        asymmetry = 0.0
-    else:
-        diff = (A - A.mH).abs().amax(dim=(-2, -1))
-        ratio = diff / torch.where(magnitude > 0, magnitude, torch.ones_like(magnitude))
-        stats = torch.stack([magnitude.amax(), ratio.amax()]).tolist()
-        finite = math.isfinite(stats[0]) and math.isfinite(stats[1])
-        asymmetry = stats[1]
-    if not finite:
-        bad = ~torch.isfinite(A)
-        count = int(bad.sum())
-        first = tuple(int(i) for i in bad.nonzero()[0].tolist())
-        raise NonFiniteInputError(
-            f"{fn}: expected finite entries; received {count} NaN or infinite entr"
-            f"{'y' if count == 1 else 'ies'} (first at index {first}) in a tensor of shape "
-            f"{tuple(A.shape)}. Check the computation that produced A; eigengrad never returns "
-            f"NaN silently."
-        )
-    if hermitian_rtol is not None and asymmetry > hermitian_rtol:
-        kind = "Hermitian" if A.is_complex() else "symmetric"
-        raise NotHermitianError(
-            f"{fn}: expected a {kind} matrix; received one with relative asymmetry "
-            f"max|A - A^H| / max|A| = {asymmetry:.3g} > {hermitian_rtol:.3g}. Symmetrize it "
-            f"((A + A.mH) / 2), use eg.eig for nonsymmetric matrices, or pass "
-            f"check_hermitian=False to read only the UPLO triangle, as torch.linalg.eigh does."
-        )
+    diff = (A - A.mH).abs().amax(dim=(-2, -1))
+    ratio = float((diff / torch.where(magnitude > 0, magnitude, 1.0)).amax())
+    if ratio > hermitian_rtol:
+        raise not_hermitian_error(fn, ratio, "max|A_ij|", hermitian_rtol, A.is_complex())

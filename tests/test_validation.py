@@ -1,0 +1,93 @@
+"""Bad input raises typed errors whose messages say what, what was received, and how to fix."""
+
+import pytest
+import torch
+
+import eigengrad as eg
+from eigengrad.exceptions import (
+    InputDTypeError,
+    InputError,
+    InputShapeError,
+    NonFiniteInputError,
+    NotHermitianError,
+    NotSquareError,
+)
+
+FUNCTIONS = [eg.eigh, eg.eigvalsh]
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS)
+def test_not_square(fn):
+    with pytest.raises(NotSquareError, match=r"square.*\(2, 3\).*3 != |square.*2 != 3"):
+        fn(torch.zeros(2, 3, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS)
+@pytest.mark.parametrize("shape", [(), (3,)])
+def test_wrong_rank(fn, shape):
+    with pytest.raises(InputShapeError, match=rf"{len(shape)}-d tensor"):
+        fn(torch.zeros(shape, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS)
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.float16, torch.bfloat16])
+def test_unsupported_dtype(fn, dtype):
+    with pytest.raises(InputDTypeError, match=rf"received {dtype}.*A.to\(torch.float64\)"):
+        fn(torch.zeros(2, 2, dtype=dtype))
+
+
+def test_not_a_tensor():
+    with pytest.raises(InputDTypeError, match="received list"):
+        eg.eigh([[1.0, 0.0], [0.0, 1.0]])
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS)
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite(fn, bad):
+    A = torch.eye(3, dtype=torch.float64).repeat(2, 1, 1)
+    A[1, 2, 0] = bad
+    with pytest.raises(
+        NonFiniteInputError, match=r"1 NaN or infinite entry \(first at index \(1, 2, 0\)\)"
+    ):
+        fn(A)
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.complex128])
+def test_not_hermitian_reports_measured_asymmetry(fn, dtype):
+    A = torch.tensor([[2.0, 1.0], [0.5, 3.0]], dtype=dtype)
+    # lower triangle read: eigenvalues of [[2, .5], [.5, 3]], spectral norm 3.207
+    expected = r"relative asymmetry max\|A - A\^H\| / ‖A‖₂ \(spectral norm\) = 0\.156 > "
+    with pytest.raises(NotHermitianError, match=expected + ".*check_hermitian=False"):
+        fn(A)
+    # skipping the check reads the lower triangle, as torch does
+    w = fn(A, check_hermitian=False)
+    w = w[0] if isinstance(w, tuple) else w
+    torch.testing.assert_close(w, torch.linalg.eigvalsh(A))
+
+
+def test_complex_non_hermitian_diagonal_is_rejected():
+    A = torch.tensor([[1.0 + 1.0j, 0.0], [0.0, 1.0]], dtype=torch.complex128)
+    with pytest.raises(NotHermitianError, match="Hermitian"):
+        eg.eigh(A)
+
+
+def test_rounding_level_asymmetry_is_accepted():
+    X = torch.randn(50, 50, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    A = X @ X.mT  # symmetric up to rounding
+    eg.eigh(A + 1e-13 * torch.triu(torch.ones_like(A), 1))
+
+
+def test_bad_options():
+    A = torch.eye(2, dtype=torch.float64)
+    with pytest.raises(InputError, match="UPLO='L' or UPLO='U', received 'X'"):
+        eg.eigh(A, "X")
+    with pytest.raises(InputError, match="gauge='warn' or gauge='raise', received 'ignore'"):
+        eg.eigh(A, gauge="ignore")
+
+
+def test_errors_are_also_builtin_exception_types():
+    assert issubclass(NotSquareError, ValueError)
+    assert issubclass(InputDTypeError, TypeError)
+    assert issubclass(eg.GaugeDependenceError, ArithmeticError)
+    assert issubclass(eg.GaugeDependenceWarning, UserWarning)
