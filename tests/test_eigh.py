@@ -159,3 +159,37 @@ def test_large_and_small_scales_are_exact():
         eg.eigvalsh(A)[-1].backward()
         ref = Q[:, -1:] @ Q[:, -1:].mT
         torch.testing.assert_close(A.grad, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_native_route_and_rule_agree_on_resolved_real_spectra():
+    """Resolved real spectra keep torch's node; it must coincide with eigengrad's own rule."""
+    from eigengrad import _eigh
+
+    A, _, _ = matrix_with_spectrum([-1.0, 0.3, 2.0, 2.5], seed=6)
+    C = _hermitian(4, torch.float64, seed=7)
+
+    def loss(w, V):
+        return (w**3).sum() + (V**3 * C).sum()
+
+    def grads(decompose):
+        X = A.clone().requires_grad_()
+        w, V = decompose(X)
+        (g,) = torch.autograd.grad(loss(w, V), X, create_graph=True)
+        (h,) = torch.autograd.grad((g**2).sum(), X)
+        return g, h
+
+    def rule(X):
+        return _eigh._Eigh.apply(X, _eigh._options(X, "L", None, 0.0, "warn", True, "test"))
+
+    native_route = grads(eg.eigh)
+    rule_route = grads(rule)
+    assert eg.eigh(A.clone().requires_grad_())[0].grad_fn.name() == "LinalgEighBackward0"
+    for a, b in zip(native_route, rule_route, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_unresolved_or_clustered_real_spectra_use_the_rule():
+    for w in ([0.0, 1.0, 1.0 + 1e-9, 2.0], [0.0, 1.0, 1.0, 2.0]):
+        A, _, _ = matrix_with_spectrum(w, seed=1)
+        out = eg.eigh(A.requires_grad_())[0]
+        assert out.grad_fn.name() == "_EighBackward"

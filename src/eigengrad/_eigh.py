@@ -8,7 +8,7 @@ supports reverse mode, forward mode, double backward and the ``torch.func`` tran
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import torch
@@ -56,6 +56,8 @@ class _Options:
     hermitian_rtol: float | None
     fn: str
     probe: _Probe
+    # (w, V) already computed by the native path, so that the Function does not recompute them
+    precomputed: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
 
 
 def _options(
@@ -91,14 +93,20 @@ def _checked_eigh(A: torch.Tensor, opts: _Options) -> tuple[torch.Tensor, torch.
     input shows up as non-finite eigenvalues (LAPACK propagates NaN) and is then diagnosed.
     """
     try:
-        w, V = torch.linalg.eigh(A, UPLO=opts.UPLO)
+        w_out, V_out = torch.linalg.eigh(A, UPLO=opts.UPLO)
     except RuntimeError:  # LAPACK may fail on NaN input instead of propagating it
         check_finite(A, opts.fn)
         raise
+    with torch.no_grad():
+        _probe(A.detach(), w_out.detach(), opts)
+    return w_out, V_out
+
+
+def _probe(A: torch.Tensor, w: torch.Tensor, opts: _Options) -> None:
     n = w.shape[-1]
     if w.numel() == 0:
         opts.probe.clustered, opts.probe.resolved = False, True
-        return w, V
+        return
     scale = w.abs().amax(dim=-1)
     asym = (A - A.mH).abs().amax(dim=(-2, -1)) if opts.hermitian_rtol is not None else scale
     gap = (w[..., 1:] - w[..., :-1]).amin(dim=-1) if n > 1 else scale
@@ -132,7 +140,6 @@ def _checked_eigh(A: torch.Tensor, opts: _Options) -> tuple[torch.Tensor, torch.
             opts.fn, ratio, "‖A‖₂ (spectral norm)", opts.hermitian_rtol, A.is_complex()
         )
     opts.probe.clustered, opts.probe.resolved = clustered, not unresolved
-    return w, V
 
 
 class _Eigh(torch.autograd.Function):
@@ -140,6 +147,8 @@ class _Eigh(torch.autograd.Function):
 
     @staticmethod
     def forward(A: torch.Tensor, opts: _Options) -> tuple[torch.Tensor, torch.Tensor]:
+        if opts.precomputed:
+            return opts.precomputed.pop()
         return _checked_eigh(A, opts)
 
     @staticmethod
@@ -208,6 +217,25 @@ class _Eigh(torch.autograd.Function):
 
 
 cache_forward_signature(_Eigh)
+
+
+def _decompose(A: torch.Tensor, opts: _Options) -> tuple[torch.Tensor, torch.Tensor]:
+    """Route to torch's native derivative node where it coincides with eigengrad's rule.
+
+    For real input whose spectrum is resolved (no cluster; every gap above ``tol / sqrt(eps)``,
+    so no cotangent-dependent decision is needed) the rule of :class:`_Eigh` keeps every
+    ``1/gap`` term and leaves ``gw`` unchanged, and real eigenvectors have no continuous gauge:
+    that is exactly torch's own eigh derivative (reverse, forward and double backward), so its
+    native node is kept. Everything else goes through :class:`_Eigh`, reusing the
+    decomposition already computed.
+    """
+    if A.is_complex() or torch.compiler.is_compiling() or is_transformed(A):
+        return _Eigh.apply(A, opts)
+    w, V = _checked_eigh(A, opts)
+    if opts.probe.resolved and not opts.probe.clustered:
+        return w, V
+    opts.precomputed.append((w.detach(), V.detach()))
+    return _Eigh.apply(A, opts)
 
 
 def eigh(
@@ -305,7 +333,7 @@ def eigh(
             [-0.2500,  0.0000,  0.0000]], dtype=torch.float64)
     """
     opts = _options(A, UPLO, rtol, atol, gauge, check_hermitian, "eigengrad.eigh")
-    w, V = _Eigh.apply(A, opts)
+    w, V = _decompose(A, opts)
     if fix_gauge:
         V = _fix_gauge(V)
     return EighResult(w, V)
@@ -338,4 +366,4 @@ def eigvalsh(
     tensor([1., 1., 1.], dtype=torch.float64)
     """
     opts = _options(A, UPLO, rtol, atol, "warn", check_hermitian, "eigengrad.eigvalsh")
-    return _Eigh.apply(A, opts)[0]
+    return _decompose(A, opts)[0]
