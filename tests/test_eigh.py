@@ -193,3 +193,52 @@ def test_unresolved_or_clustered_real_spectra_use_the_rule():
         A, _, _ = matrix_with_spectrum(w, seed=1)
         out = eg.eigh(A.requires_grad_())[0]
         assert out.grad_fn.name() == "_EighBackward"
+
+
+def test_eigvalsh_without_derivatives_skips_eigenvectors_but_still_checks():
+    A = _hermitian(5, torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(eg.eigvalsh(A), torch.linalg.eigvalsh(A))
+        with pytest.raises(eg.exceptions.NotHermitianError):
+            eg.eigvalsh(A + torch.triu(torch.ones_like(A), 1))
+    # forward-mode dual tensors still get the derivative
+    import torch.autograd.forward_ad as fwAD
+
+    dA = _hermitian(5, torch.float64, seed=3)
+    with fwAD.dual_level():
+        out = eg.eigvalsh(fwAD.make_dual(A, dA))
+        tangent = fwAD.unpack_dual(out).tangent
+    _, ref = torch.func.jvp(torch.linalg.eigvalsh, (A,), (dA,))
+    torch.testing.assert_close(tangent, ref)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.complex128])
+def test_cuda_matches_cpu(dtype):
+    A, _, _ = matrix_with_spectrum([0.0, 1.0, 1.0, 2.0, 3.0], seed=2, dtype=dtype)
+    B = _hermitian(5, dtype, seed=3)
+    grads = []
+    for device in ("cpu", "cuda"):
+        X = A.to(device).requires_grad_()
+        _, V = eg.eigh(X)
+        loss = ((V[:, :3] @ V[:, :3].mH) * B.to(device).conj()).sum().real
+        grads.append(torch.autograd.grad(loss, X)[0].cpu())
+    tol = 1e-4 if dtype == torch.float32 else 1e-10
+    torch.testing.assert_close(grads[1], grads[0], rtol=tol, atol=tol)
+
+
+def test_float32_projector_at_exact_degeneracy():
+    import warnings
+
+    from eigengrad.testing import projector_loss_gradient, relative_error
+
+    A, w, Q = matrix_with_spectrum([-1.0, 0.5, 0.5, 2.0], seed=5, dtype=torch.float64)
+    B = _hermitian(4, torch.float64, seed=8)
+    X = A.float().requires_grad_()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, V = eg.eigh(X)
+        loss = ((V[:, :3] @ V[:, :3].mT) * B.float()).sum()
+        (g,) = torch.autograd.grad(loss, X)
+    ref = projector_loss_gradient(w, Q, torch.tensor([True, True, True, False]), B)
+    assert relative_error(g.double(), ref) < 1e-4
