@@ -186,19 +186,13 @@ class _Eigh(torch.autograd.Function):
             if gV is not None:
                 F = re.inverse_gaps(w, keep)
         elif gV is not None:
-            if V.is_complex() or not opts.probe.resolved:
-                (keep,) = inspect(
-                    _policy.unclustered_cotangent,
-                    w,
-                    gV,
-                    skew_S,
-                    S_diag,
-                    noise_test=not opts.probe.resolved,
-                    **common,
-                )
-                F = re.inverse_gaps(w, keep)
-            else:
+            if V.is_complex():
+                inspect(_policy.check_phase, w, gV, S_diag, **common)
+            if opts.probe.resolved:
                 F = re.inverse_gaps(w)  # well separated: every 1/gap term, as natively
+            else:
+                assert skew_S is not None
+                F = re.inverse_gaps(w, _policy.noise_keep(skew_S, gV, opts.rtol))
         return re.eigh_vjp(V, gw, F, skew_S), None
 
     @staticmethod

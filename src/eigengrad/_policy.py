@@ -76,39 +76,42 @@ def clustered_cotangent(
         ]
     ).tolist()
     if measured is not None and (stats[0] > rtol or stats[1] > rtol):
-        _report_gauge(w, same, measured, rtol, gauge, fn)
+        _report_gauge(w, same, measured.basis, measured.phase, rtol, gauge, fn)
     spread_tol = torch.finfo(w.dtype).eps ** SPREAD_RTOL_POWER
     if spread is not None and stats[2] > spread_tol:
         _report_subgradient(w, same, spread, spread_tol, fn)
     return keep, mean
 
 
-def unclustered_cotangent(
+def noise_keep(skew_S: torch.Tensor, gV: torch.Tensor, rtol: float) -> torch.Tensor:
+    """Pairs whose ``1/gap`` term is kept on a spectrum without clusters (no synchronisation).
+
+    A pair is dropped when its relative anti-Hermitian cotangent is rounding noise (below
+    ``rtol``): at tiny but resolvable gaps, noise / gap would otherwise spoil the exact gradients
+    of basis-invariant losses. Pure tensor code: safe under every ``torch.func`` transform.
+    """
+    ratio = re.relative_skew(skew_S, torch.linalg.vector_norm(gV, dim=-2))
+    eye = torch.eye(ratio.shape[-1], dtype=torch.bool, device=ratio.device)
+    return (ratio > rtol) & ~eye
+
+
+def check_phase(
     w: torch.Tensor,
     gV: torch.Tensor,
-    skew_S: torch.Tensor,
     S_diag: torch.Tensor,
     *,
-    noise_test: bool,
     rtol: float,
     gauge: Gauge,
     fn: str,
 ) -> tuple[torch.Tensor]:
-    """Return ``(keep,)`` for a spectrum without clusters; check phases of complex eigenvectors.
+    """Warn (or raise) if a complex cotangent depends on eigenvector phases; one sync.
 
-    With ``noise_test`` a pair's ``1/gap`` term is dropped when its relative anti-Hermitian
-    cotangent is rounding noise (below ``rtol``): at tiny but resolvable gaps, noise / gap would
-    otherwise spoil the exact gradients of basis-invariant losses. Synchronises only for complex
-    input (the phase check).
+    Returns the measured dependence ``|Im S_ii| / ‖gV_i‖``, shape ``(..., n)``.
     """
-    n = w.shape[-1]
-    eye = torch.eye(n, dtype=torch.bool, device=w.device)
-    norms = torch.linalg.vector_norm(gV, dim=-2)
-    measured = re.measure_cotangent_gauge(skew_S, S_diag, norms, eye, rtol)
-    keep = measured.keep if noise_test else ~eye.expand(measured.keep.shape)
-    if measured.phase is not None and w.numel() > 0 and float(measured.phase.amax()) > rtol:
-        _report_gauge(w, eye.expand(measured.keep.shape), measured, rtol, gauge, fn)
-    return (keep,)
+    phase = re.phase_dependence(S_diag, torch.linalg.vector_norm(gV, dim=-2))
+    if phase.numel() > 0 and float(phase.amax()) > rtol:
+        _report_gauge(w, None, None, phase, rtol, gauge, fn)
+    return (phase,)
 
 
 def _max_or_zero(x: torch.Tensor | None, zero: torch.Tensor) -> torch.Tensor:
@@ -136,17 +139,17 @@ def _cluster_at(w: torch.Tensor, same: torch.Tensor, batch: int, i: int) -> tupl
 
 def _report_gauge(
     w: torch.Tensor,
-    same: torch.Tensor,
-    measured: re.CotangentGauge,
+    same: torch.Tensor | None,
+    basis: torch.Tensor | None,
+    phase: torch.Tensor | None,
     rtol: float,
     gauge: Gauge,
     fn: str,
 ) -> None:
     n = w.shape[-1]
-    basis = measured.basis.reshape(-1, n, n)
     parts = []
-    worst_basis = float(basis.amax())
-    if worst_basis > rtol:
+    worst_basis = float(basis.amax()) if basis is not None else 0.0
+    if basis is not None and same is not None and worst_basis > rtol:
         flat = int(basis.reshape(-1).argmax())
         batch, i = divmod(flat // n, n)
         value, mult, where = _cluster_at(w, same, batch, i)
@@ -161,8 +164,8 @@ def _report_gauge(
             "instead: the projector onto the whole eigenspace (V_c V_c^H), sums or symmetric "
             "functions over the whole cluster, or subspace distances"
         )
-    if measured.phase is not None:
-        phase = measured.phase.reshape(-1, n)
+    if phase is not None:
+        phase = phase.reshape(-1, n)
         worst_phase = float(phase.amax())
         if worst_phase > rtol:
             flat = int(phase.reshape(-1).argmax())

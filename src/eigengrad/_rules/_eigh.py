@@ -177,6 +177,24 @@ class CotangentGauge:
     phase: Array | None
 
 
+def relative_skew(skew_S: Array, gV_norms: Array) -> Array:
+    """Relative anti-Hermitian cotangent ``|skew(S)_ij| / (‖gV_i‖ + ‖gV_j‖)``, ``(..., n, n)``.
+
+    ``skew(S)_ij`` is computed from ``S_ij = v_i^H gV_j`` with absolute error about
+    ``eps sqrt(n) ‖gV_j‖``, so a ratio below ``rtol`` is rounding noise.
+    """
+    xp = array_namespace(skew_S)
+    scale = gV_norms[..., :, None] + gV_norms[..., None, :]
+    return xp.abs(skew_S) / xp.where(scale > 0, scale, xp.ones_like(scale))
+
+
+def phase_dependence(S_diag: Array, gV_norms: Array) -> Array:
+    """Relative phase dependence ``|Im S_ii| / ‖gV_i‖`` of a complex cotangent, ``(..., n)``."""
+    xp = array_namespace(S_diag)
+    safe = xp.where(gV_norms > 0, gV_norms, xp.ones_like(gV_norms))
+    return xp.abs(xp.imag(S_diag)) / safe
+
+
 def measure_cotangent_gauge(
     skew_S: Array, S_diag: Array, gV_norms: Array, same: Array, rtol: float
 ) -> CotangentGauge:
@@ -189,16 +207,14 @@ def measure_cotangent_gauge(
     term at every resolvable gap: the decision looks at the cotangent, not only at the gap.
     """
     xp = array_namespace(skew_S)
-    scale = gV_norms[..., :, None] + gV_norms[..., None, :]
-    ratio = xp.abs(skew_S) / xp.where(scale > 0, scale, xp.ones_like(scale))
+    ratio = relative_skew(skew_S, gV_norms)
     keep = (ratio > rtol) & ~same
     # the diagonal of skew(S) is i Im S_ii, the phase dependence, measured separately below
     off_diagonal = ~_eye(xp, ratio.shape[-1], xp.bool, ratio.device)
     basis = xp.where(same & off_diagonal, ratio, xp.zeros_like(ratio))
     phase = None
     if xp.isdtype(S_diag.dtype, "complex floating"):
-        safe = xp.where(gV_norms > 0, gV_norms, xp.ones_like(gV_norms))
-        phase = xp.abs(xp.imag(S_diag)) / safe
+        phase = phase_dependence(S_diag, gV_norms)
     return CotangentGauge(keep=keep, basis=basis, phase=phase)
 
 
