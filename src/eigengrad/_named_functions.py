@@ -135,6 +135,7 @@ class ClampFunction(SpectralFunction):
     """``clamp(x, low, high)``: exact quotients; ``f' = 1`` on ``[low, high]`` (kinks included)."""
 
     name = "eigengrad.clamp_eigenvalues"
+    piecewise_linear = True
 
     def __init__(self, low: float, high: float) -> None:
         self.low = low

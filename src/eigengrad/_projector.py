@@ -25,6 +25,7 @@ class Selection(SpectralFunction):
     """The indicator of a selection of eigenvalues; ``aux`` is the indicator itself."""
 
     name = _NAME
+    piecewise_linear = True
 
     def __init__(
         self,

@@ -82,6 +82,9 @@ class SpectralFunction:
     name = "eigengrad.matrix_function"
     #: Relative accuracy of :meth:`first`, as a power of eps (1: closed form, 2/3: generic).
     accuracy_power = 1.0
+    #: Piecewise linear ``f`` (clamp, indicators): ``f''`` is zero except at kinks, where no
+    #: Taylor estimate holds, so second divided differences always use exact quotients.
+    piecewise_linear = False
 
     def prepare(self, w: torch.Tensor) -> tuple[torch.Tensor]:
         """Check the domain (raise :class:`DomainError`) and return ``(aux,)``."""
@@ -102,8 +105,9 @@ class SpectralFunction:
     def second(self, w: torch.Tensor, aux: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
         """Second divided differences ``T``, shape ``(..., n, n, n)``."""
         eps = torch.finfo(w.dtype).eps
+        accuracy = 0.0 if self.piecewise_linear else eps**self.accuracy_power
         return rd.second_divided_differences(
-            w, D, self.second_derivative, self.second_derivative(w), eps**self.accuracy_power
+            w, D, self.second_derivative, self.second_derivative(w), accuracy
         )
 
     def derivative(self) -> SpectralFunction:

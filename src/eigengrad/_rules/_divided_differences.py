@@ -178,7 +178,8 @@ def power_divided_differences(w: Array, p: float) -> Array:
     wi, wj = _pair(w)
     ai, aj = xp.abs(wi), xp.abs(wj)
     same_sign = ((wi > 0) & (wj > 0)) | ((wi < 0) & (wj < 0))
-    r = 2 * xp.atanh((ai - aj) / _safe(ai + aj, same_sign))
+    rel = xp.where(same_sign, (ai - aj) / _safe(ai + aj, same_sign), xp.zeros_like(ai))
+    r = 2 * xp.atanh(rel)
     zero_r = r == 0
     base = xp.where(same_sign, aj, xp.ones_like(aj))
     ratio = xp.where(zero_r, p * xp.ones_like(r), xp.expm1(p * r) / _safe(xp.expm1(r), ~zero_r))
