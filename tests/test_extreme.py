@@ -13,7 +13,7 @@ from eigengrad.testing import matrix_with_spectrum, random_unitary, relative_err
 
 with warnings.catch_warnings():  # torch 2.13 deprecation chatter on torch.func.jvp's first use
     warnings.simplefilter("ignore", DeprecationWarning)
-    import torch._decomp.decompositions_for_jvp  # noqa: F401
+    import torch._decomp.decompositions_for_jvp
 
 F64, C128 = torch.float64, torch.complex128
 
@@ -95,7 +95,7 @@ def test_gradcheck_separated(dtype):
 
 
 def test_spectral_gap():
-    A, w, Q = matrix_with_spectrum([0.0, 1.0, 4.0, 4.5], seed=2)
+    A, _, Q = matrix_with_spectrum([0.0, 1.0, 4.0, 4.5], seed=2)
     A.requires_grad_()
     gap = eg.spectral_gap(A, 2)
     assert float(gap.detach()) == pytest.approx(3.0)
@@ -112,7 +112,7 @@ def test_spectral_gap():
 
 
 def test_rayleigh_quotient():
-    A, w, Q = matrix_with_spectrum([1.0, 2.0, 3.0, 4.0], seed=5, dtype=C128)
+    A, _, Q = matrix_with_spectrum([1.0, 2.0, 3.0, 4.0], seed=5, dtype=C128)
     x = torch.randn(4, dtype=C128, generator=torch.Generator().manual_seed(1))
     value = eg.rayleigh_quotient(A, x)
     assert float(value) == pytest.approx(float((x.conj() @ A @ x).real / (x.conj() @ x).real))
