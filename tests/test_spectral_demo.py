@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +28,7 @@ def test_benchmark_quick_mode_runs():
         capture_output=True,
         text=True,
         timeout=120,
-        env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
+        env={**os.environ, "PYTHONPATH": env_path},
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
