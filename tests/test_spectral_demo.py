@@ -17,7 +17,7 @@ def test_every_spectral_row_behaves_as_claimed():
     table = rows()
     assert len(table) >= 5
     assert all(r.ok for r in table), [r.case for r in table if not r.ok]
-    assert ("spectral functions and extreme eigenvalues", "eigengrad.demo._spectral_rows") in SECTIONS
+    assert "eigengrad.demo._spectral_rows" in [module for _, module in SECTIONS]
 
 
 def test_benchmark_quick_mode_runs():
