@@ -161,8 +161,8 @@ def _lambda_max_rows() -> list[Row]:
     Q = random_unitary(n, seed=7)
     E = Q @ torch.diag(torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)) @ Q.mT
     E = (E + E.mT) / 2
-    _, t_nat = torch.func.jvp(lambda X: torch.linalg.eigvalsh(X)[-1], (eye,), (E,))
-    _, t_eg = torch.func.jvp(lambda_max, (eye,), (E,))
+    t_nat = torch.func.jvp(lambda X: torch.linalg.eigvalsh(X)[-1], (eye,), (E,))[1]
+    t_eg = torch.func.jvp(lambda_max, (eye,), (E,))[1]
     err = relative_error(g_eg, eye / n)
     return [
         Row(
