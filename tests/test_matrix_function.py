@@ -7,6 +7,8 @@ import warnings
 import pytest
 import scipy.linalg as sl
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import eigengrad as eg
 from eigengrad.exceptions import DomainError, InputError, NotHermitianError
@@ -294,3 +296,31 @@ def test_bad_inputs():
         eg.powm(torch.eye(2), float("nan"))
     with pytest.raises(InputError, match="real-valued"):
         eg.matrix_function(torch.eye(2, dtype=F64), lambda x: x.to(C128))
+
+
+# Property test: clustered spectra at random scales; JVP against the oracle, adjointness, no NaN.
+
+@settings(derandomize=True, max_examples=12, deadline=None)
+@given(
+    levels=st.lists(st.integers(1, 4), min_size=2, max_size=5),
+    log_scale=st.integers(-6, 6),
+    log_gap=st.integers(-15, -3),
+    seed=st.integers(0, 1000),
+)
+def test_property_clustered_spectra(levels, log_scale, log_gap, seed):
+    w = torch.tensor(sorted(levels), dtype=F64)
+    w[-1] = w[-1] + 10.0**log_gap  # a near pair when the last levels coincide
+    w = w * 10.0**log_scale
+    n = w.shape[0]
+    A, _, _ = matrix_with_spectrum(w, seed=seed)
+    E = symmetric_direction(n, seed=seed + 1)
+    G = symmetric_direction(n, seed=seed + 2)
+    for ours, oracle in ((eg.sqrtm, sl.sqrtm), (eg.logm, sl.logm)):
+        _, jvp = torch.func.jvp(ours, (A,), (E,))
+        ref = block_triangular_frechet(A, E, _quiet(oracle))
+        assert relative_error(jvp, ref) < 1e-8
+        Ar = A.clone().requires_grad_()
+        (vjp,) = torch.autograd.grad(ours(Ar), Ar, G)
+        assert bool(torch.isfinite(vjp).all())
+        lhs, rhs = torch.sum(G * jvp), torch.sum(vjp * E)
+        assert abs(float(lhs - rhs)) <= 1e-10 * float(vjp.abs().max() * E.abs().sum())
