@@ -324,3 +324,18 @@ def test_property_clustered_spectra(levels, log_scale, log_gap, seed):
         assert bool(torch.isfinite(vjp).all())
         lhs, rhs = torch.sum(G * jvp), torch.sum(vjp * E)
         assert abs(float(lhs - rhs)) <= 1e-10 * float(vjp.abs().max() * E.abs().sum())
+
+
+def test_explicit_derivatives_and_constant_function():
+    A, _, _ = matrix_with_spectrum([1.0, 1.0, 2.5], seed=2)
+    E = symmetric_direction(3, seed=3)
+
+    def ours(X):
+        return eg.matrix_function(X, torch.exp, df=torch.exp, d2f=torch.exp)
+
+    _, t = torch.func.jvp(ours, (A,), (E,))
+    assert relative_error(t, block_triangular_frechet(A, E, sl.expm)) < 1e-12
+    _, t = torch.func.jvp(lambda X: eg.matrix_function(X, torch.ones_like), (A,), (E,))
+    assert float(t.abs().max()) == 0.0
+    _, t = torch.func.jvp(lambda X: eg.matrix_function(X, lambda x: 3 * x + 1), (A,), (E,))
+    assert relative_error(t, 3 * E) < 1e-14

@@ -297,7 +297,8 @@ def matrix_function(
         Real scalar function acting elementwise on a real tensor of eigenvalues, traceable by
         torch (e.g. ``torch.sin``, ``lambda x: x * torch.exp(-x)``).
     df, d2f : callable, optional
-        ``f'`` and ``f''`` (elementwise). Obtained by forward-mode AD of ``f`` when omitted.
+        ``f'`` and ``f''`` (elementwise). Obtained by automatic differentiation of ``f`` when
+        omitted (pass them for functions autograd cannot differentiate).
     UPLO : {"L", "U"}
         Triangle read by the eigensolver.
     check_hermitian : bool
@@ -368,7 +369,7 @@ def trace_function(
     f : callable
         Real elementwise scalar function (e.g. ``torch.log`` for the log-determinant).
     df, d2f : callable, optional
-        ``f'`` and ``f''``; forward-mode AD of ``f`` when omitted.
+        ``f'`` and ``f''``; automatic differentiation of ``f`` when omitted.
     UPLO, check_hermitian
         As in :func:`matrix_function`.
 
