@@ -300,6 +300,7 @@ def test_bad_inputs():
 
 # Property test: clustered spectra at random scales; JVP against the oracle, adjointness, no NaN.
 
+
 @settings(derandomize=True, max_examples=12, deadline=None)
 @given(
     levels=st.lists(st.integers(1, 4), min_size=2, max_size=5),
