@@ -340,3 +340,51 @@ def test_explicit_derivatives_and_constant_function():
     assert float(t.abs().max()) == 0.0
     _, t = torch.func.jvp(lambda X: eg.matrix_function(X, lambda x: 3 * x + 1), (A,), (E,))
     assert relative_error(t, 3 * E) < 1e-14
+
+
+@pytest.mark.parametrize("name", ["sqrtm", "trace-log", "projector"])
+def test_all_second_order_compositions_agree(name):
+    """fwd-over-fwd, rev-over-fwd, fwd-over-rev and rev-over-rev Hessians at a double eigenvalue.
+
+    (A custom Function's jvp output is seen by outer forward levels only if it is itself a
+    Function output; plain ops there would make jacfwd(jacfwd) silently zero.)
+    """
+    A, _, _ = matrix_with_spectrum([1.0, 1.0, 3.0], seed=1)
+    B = symmetric_direction(3, seed=2)
+    fns = {**FUNCS, "projector": lambda X: eg.spectral_projector(X, 2)}
+
+    def loss(X):
+        Y = fns[name](herm(X))
+        return (Y * B).sum() if Y.ndim else Y
+
+    F, R = torch.func.jacfwd, torch.func.jacrev
+    H = [F(F(loss))(A), R(F(loss))(A), F(R(loss))(A), R(R(loss))(A)]
+    assert float(H[0].abs().max()) > 1e-2
+    for other in H[1:]:
+        assert relative_error(other, H[0]) < 1e-12
+
+
+@pytest.mark.parametrize("name", ["sqrtm", "trace-log"])
+def test_third_order_forward_raises(name):
+    A, _, _ = matrix_with_spectrum([1.0, 2.0, 3.0], seed=1)
+    E = symmetric_direction(3, seed=2)
+    fn = FUNCS[name]
+
+    def loss(X):
+        Y = fn(X)
+        return Y.sum() if Y.ndim else Y
+
+    def d(g):
+        return lambda X: torch.func.jvp(g, (X,), (E,))[1]
+
+    with pytest.raises(NotImplementedError, match="third divided differences"):
+        d(d(d(loss)))(A)
+    third = torch.func.jacrev(torch.func.jacfwd(torch.func.jacrev(loss)))
+    if name == "sqrtm":
+        with pytest.raises(NotImplementedError, match="third divided differences"):
+            third(A)
+    else:  # the third derivative of tr f(A) is the second of f'(A): still exact
+        h = 1e-4
+        hess = torch.func.hessian(loss)
+        fd = (hess(A + h * E) - hess(A - h * E)) / (2 * h)
+        assert relative_error((third(A) * E).sum(dim=(-2, -1)), fd) < 1e-6

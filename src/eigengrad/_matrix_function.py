@@ -143,13 +143,10 @@ class _Frechet(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, dA: torch.Tensor | None, dE: torch.Tensor | None, *_: Any) -> torch.Tensor:
-        _, E, w, V, aux, D = ctx.saved_tensors
-        out = torch.zeros_like(V)
-        if dE is not None:  # E term: L_f(A, dE)
-            out = out + _from_eigenbasis(V, D.to(V.dtype) * _to_eigenbasis(V, dE))
-        if dA is not None:  # A term: d²f(A)[E, dA]
-            out = out + _second(ctx.spec, w, V, aux, D, E, dA)
-        return out
+        A, E, w, V, aux, D = ctx.saved_tensors
+        # A jvp rule must return the output of a Function for outer forward levels to see it:
+        # _FrechetTangent raises at the next order instead of silently dropping it.
+        return _FrechetTangent.apply(A, E, dA, dE, w, V, aux, D, ctx.spec)
 
 
 def _second(
@@ -209,6 +206,134 @@ class _SecondFrechet(torch.autograd.Function):
         raise NotImplementedError(_THIRD.format(name=ctx.spec.name))
 
 
+class _FrechetTangent(torch.autograd.Function):
+    """Tangent of ``L_f(A, E)``: ``L_f(A, dE) + d²f(A)[E, dA]``; third order raises."""
+
+    @staticmethod
+    def forward(
+        A: torch.Tensor,
+        E: torch.Tensor,
+        dA: torch.Tensor | None,
+        dE: torch.Tensor | None,
+        w: torch.Tensor,
+        V: torch.Tensor,
+        aux: torch.Tensor,
+        D: torch.Tensor,
+        spec: Any,
+    ) -> torch.Tensor:
+        out = torch.zeros_like(V)
+        if dE is not None:  # E term: L_f(A, dE)
+            out = out + _from_eigenbasis(V, D.to(V.dtype) * _to_eigenbasis(V, dE))
+        if dA is not None:  # A term: d²f(A)[E, dA]
+            out = out + _second(spec, w, V, aux, D, E, dA)
+        return out
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+        ctx.spec = inputs[-1]
+
+    @staticmethod
+    def vmap(info: Any, in_dims: Any, *args: Any) -> Any:
+        return _vmap_all(_FrechetTangent, info, in_dims, *args)
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:
+        raise NotImplementedError(_THIRD.format(name=ctx.spec.name))
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise NotImplementedError(_THIRD.format(name=ctx.spec.name))
+
+
+class _TraceTangent(torch.autograd.Function):
+    """``Re tr(f'(A) dA)``, the tangent of ``tr f(A)``, differentiable once more."""
+
+    @staticmethod
+    def forward(
+        A: torch.Tensor,
+        dA: torch.Tensor,
+        w: torch.Tensor,
+        V: torch.Tensor,
+        aux: torch.Tensor,
+        dspec: Any,
+    ) -> torch.Tensor:
+        dfw = dspec.values(w, aux)
+        K = torch.real(_to_eigenbasis(V, dA).diagonal(dim1=-2, dim2=-1))
+        return (dfw * K).sum(dim=-1)  # Σ_i f'(w_i) (V^H dA V)_ii
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+        A, dA, w, V, aux, dspec = inputs
+        ctx.spec = dspec
+        ctx.save_for_backward(A, dA, w, V, aux)
+        ctx.save_for_forward(A, dA, w, V, aux)
+        ctx.set_materialize_grads(False)
+
+    @staticmethod
+    def vmap(info: Any, in_dims: Any, *args: Any) -> Any:
+        return _vmap_all(_TraceTangent, info, in_dims, *args)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor | None) -> Any:
+        if g is None:
+            return (None,) * 6
+        A, dA, w, V, aux = ctx.saved_tensors
+        scale = g.unsqueeze(-1).unsqueeze(-1).to(V.dtype)
+        D = _first(ctx.spec, w, aux)
+        # d/dA: L_{f'}(A, herm(dA)); d/d(dA): f'(A)
+        gA = scale * _Frechet.apply(A, dA, w, V, aux, D, ctx.spec)
+        gdA = scale * _SpectralApply.apply(A, w, V, aux, ctx.spec)
+        return gA, gdA, None, None, None, None
+
+    @staticmethod
+    def jvp(ctx: Any, tA: torch.Tensor | None, tdA: torch.Tensor | None, *_: Any) -> Any:
+        A, dA, w, V, aux = ctx.saved_tensors
+        D = _first(ctx.spec, w, aux)
+        return _TraceSecond.apply(A, dA, tA, tdA, w, V, aux, D, ctx.spec)
+
+
+class _TraceSecond(torch.autograd.Function):
+    """``tr(L_{f'}(A, tA) dA) + tr(f'(A) tdA)``; third order raises."""
+
+    @staticmethod
+    def forward(
+        A: torch.Tensor,
+        dA: torch.Tensor,
+        tA: torch.Tensor | None,
+        tdA: torch.Tensor | None,
+        w: torch.Tensor,
+        V: torch.Tensor,
+        aux: torch.Tensor,
+        D: torch.Tensor,
+        dspec: Any,
+    ) -> torch.Tensor:
+        K = _to_eigenbasis(V, dA)
+        out = torch.zeros(w.shape[:-1], dtype=w.dtype, device=w.device)
+        if tA is not None:  # Σ_ij D'_ij (V^H tA V)_ij conj(K_ij)
+            T = _to_eigenbasis(V, tA)
+            out = out + torch.real((D.to(V.dtype) * T * K.conj()).sum(dim=(-2, -1)))
+        if tdA is not None:  # Σ_i f'(w_i) (V^H tdA V)_ii
+            Kt = torch.real(_to_eigenbasis(V, tdA).diagonal(dim1=-2, dim2=-1))
+            out = out + (dspec.values(w, aux) * Kt).sum(dim=-1)
+        return out
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+        ctx.spec = inputs[-1]
+
+    @staticmethod
+    def vmap(info: Any, in_dims: Any, *args: Any) -> Any:
+        return _vmap_all(_TraceSecond, info, in_dims, *args)
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:
+        raise NotImplementedError(_THIRD.format(name=ctx.spec.name))
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise NotImplementedError(_THIRD.format(name=ctx.spec.name))
+
+
 class _TraceApply(torch.autograd.Function):
     """``tr f(A) = Σ f(w_i)``; gradient ``f'(A)``, a differentiable matrix function."""
 
@@ -243,13 +368,14 @@ class _TraceApply(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx: Any, dA: torch.Tensor | None, *_: Any) -> torch.Tensor | None:
-        _, w, V, aux = ctx.saved_tensors
         if dA is None:
             return None
-        dfw = ctx.spec.derivative().values(w, aux)
-        # d tr f(A) = Σ_i f'(w_i) (V^H dA V)_ii
-        K = torch.real(_to_eigenbasis(V, dA).diagonal(dim1=-2, dim2=-1))
-        return (dfw * K).sum(dim=-1)
+        A, w, V, _ = ctx.saved_tensors
+        dspec = ctx.spec.derivative()
+        (daux,) = inspect(dspec.prepare, w)
+        # d tr f(A) = Re tr(f'(A) dA), returned as a Function output so that outer forward
+        # levels (jacfwd of jacfwd) see its derivative.
+        return _TraceTangent.apply(A, dA, w, V, daux, dspec)
 
 
 def decompose(
