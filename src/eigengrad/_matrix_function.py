@@ -456,9 +456,10 @@ def matrix_function(
     Exact at every degeneracy: no gap is ever a denominator. Near-equal eigenvalues use the
     midpoint rule ``f'((w_i + w_j) / 2)`` wherever its estimated truncation error is below the
     cancellation error of the quotient (a scale-aware switch-over without tolerance; accuracy
-    about ``eps^(2/3)``). Double backward and forward-over-reverse use the second divided
-    differences ``f[w_i, w_j, w_k]`` (``O(n³)`` memory), exact at repeated eigenvalues; third
-    derivatives raise ``NotImplementedError``.
+    about ``eps^(2/3)``). Every second-order composition (double backward, forward-over-reverse,
+    reverse-over-forward, forward-over-forward) uses the second divided differences
+    ``f[w_i, w_j, w_k]`` (``O(n³)`` memory), exact at repeated eigenvalues; third derivatives
+    raise ``NotImplementedError``.
 
     References
     ----------
