@@ -230,19 +230,6 @@ def test_float32():
     assert relative_error(t.double(), ref) < 1e-4
 
 
-def test_trace_function_gradient_is_f_prime_of_A():
-    A, w, _ = matrix_with_spectrum([0.5, 0.5, 2.0], seed=6)
-    A.requires_grad_()
-    (g,) = torch.autograd.grad(eg.trace_function(A, torch.log), A)
-    assert relative_error(g, torch.linalg.inv(A.detach())) < 1e-13
-    s = eg.trace_function(A, lambda x: -x * torch.log(x))  # von Neumann entropy
-    assert float(s.detach()) == pytest.approx(float(-(w * torch.log(w)).sum()))
-    _, t = torch.func.jvp(
-        lambda X: eg.trace_function(X, torch.log), (A.detach(),), (torch.eye(3, dtype=F64),)
-    )
-    assert float(t) == pytest.approx(float((1 / w).sum()))
-
-
 def test_clamp_kink_convention_and_rectification():
     A, _, Q = matrix_with_spectrum([-1.0, 0.0, 0.5, 2.0], seed=3)
     Ar = A.clone().requires_grad_()

@@ -14,7 +14,6 @@ from ._extreme import spectral_gap as spectral_gap
 from ._extreme import sum_largest as sum_largest
 from ._extreme import sum_smallest as sum_smallest
 from ._matrix_function import matrix_function as matrix_function
-from ._matrix_function import trace_function as trace_function
 from ._named_functions import clamp_eigenvalues as clamp_eigenvalues
 from ._named_functions import expm as expm
 from ._named_functions import invsqrtm as invsqrtm
@@ -22,6 +21,7 @@ from ._named_functions import logm as logm
 from ._named_functions import powm as powm
 from ._named_functions import sqrtm as sqrtm
 from ._projector import spectral_projector as spectral_projector
+from ._trace_function import trace_function as trace_function
 from .exceptions import DomainError as DomainError
 from .exceptions import (
     EigengradError as EigengradError,
