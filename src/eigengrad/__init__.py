@@ -7,6 +7,22 @@ from . import exceptions as exceptions
 from ._eigh import EighResult as EighResult
 from ._eigh import eigh as eigh
 from ._eigh import eigvalsh as eigvalsh
+from ._extreme import lambda_max as lambda_max
+from ._extreme import lambda_min as lambda_min
+from ._extreme import rayleigh_quotient as rayleigh_quotient
+from ._extreme import spectral_gap as spectral_gap
+from ._extreme import sum_largest as sum_largest
+from ._extreme import sum_smallest as sum_smallest
+from ._matrix_function import matrix_function as matrix_function
+from ._named_functions import clamp_eigenvalues as clamp_eigenvalues
+from ._named_functions import expm as expm
+from ._named_functions import invsqrtm as invsqrtm
+from ._named_functions import logm as logm
+from ._named_functions import powm as powm
+from ._named_functions import sqrtm as sqrtm
+from ._projector import spectral_projector as spectral_projector
+from ._trace_function import trace_function as trace_function
+from .exceptions import DomainError as DomainError
 from .exceptions import (
     EigengradError as EigengradError,
 )
@@ -19,6 +35,7 @@ from .exceptions import (
 from .exceptions import (
     GaugeDependenceWarning as GaugeDependenceWarning,
 )
+from .exceptions import SplitClusterError as SplitClusterError
 from .exceptions import (
     SubgradientWarning as SubgradientWarning,
 )

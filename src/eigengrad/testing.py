@@ -128,3 +128,38 @@ def relative_error(x: torch.Tensor, reference: torch.Tensor) -> float:
     scale = float(reference.abs().max()) if reference.numel() else 0.0
     err = float((x - reference).abs().max()) if reference.numel() else 0.0
     return err / scale if scale > 0 else err
+
+
+def block_triangular_frechet(A: torch.Tensor, E: torch.Tensor, matrix_fn: object) -> torch.Tensor:
+    """Fréchet derivative ``L_f(A, E)`` from ``f([[A, E], [0, A]]) = [[f(A), L], [0, f(A)]]``.
+
+    ``matrix_fn`` evaluates ``f`` on a general (non-normal) square NumPy array, e.g.
+    ``scipy.linalg.expm``, ``logm``, ``sqrtm`` or ``sinm``; it never sees an eigendecomposition
+    of ``A``, so it is an independent oracle (Mathias 1996). Single matrices only.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> A = torch.eye(2, dtype=torch.float64)
+    >>> block_triangular_frechet(A, 2 * A, lambda M: M @ M)  # d(A²)[E] = AE + EA
+    tensor([[4., 0.],
+            [0., 4.]], dtype=torch.float64)
+    """
+    import numpy as np
+
+    n = A.shape[-1]
+    a, e = A.detach().cpu().numpy(), E.detach().cpu().numpy()
+    M = np.zeros((2 * n, 2 * n), dtype=np.result_type(a, e))
+    M[:n, :n] = a
+    M[n:, n:] = a
+    M[:n, n:] = e
+    R = matrix_fn(M)  # type: ignore[operator]
+    R = R[0] if isinstance(R, tuple) else R
+    return torch.as_tensor(np.asarray(R)[:n, n:], dtype=A.dtype)
+
+
+def selection_gradient_reference(
+    w: torch.Tensor, Q: torch.Tensor, selected: torch.Tensor, G: torch.Tensor
+) -> torch.Tensor:
+    """Gradient of ``Re tr(G^H P)`` for the projector ``P`` onto the selected eigenvectors."""
+    return divided_difference_gradient(w, Q, G, projector_divided_differences(w, selected))

@@ -13,6 +13,7 @@ from ._table import Row, render
 
 SECTIONS: list[tuple[str, str]] = [
     ("eigh: repeated and nearly repeated eigenvalues", "eigengrad.demo._eigh_rows"),
+    ("spectral functions and extreme eigenvalues", "eigengrad.demo._spectral_rows"),
 ]
 
 
