@@ -4,6 +4,10 @@ The public surface is listed explicitly below; everything else is private.
 """
 
 from . import exceptions as exceptions
+from ._eig import EigLeftResult as EigLeftResult
+from ._eig import EigResult as EigResult
+from ._eig import eig as eig
+from ._eig import eigvals as eigvals
 from ._eigh import EighResult as EighResult
 from ._eigh import eigh as eigh
 from ._eigh import eigvalsh as eigvalsh
