@@ -322,10 +322,10 @@ def eigvals(
     --------
     >>> import torch, eigengrad as eg
     >>> A = torch.tensor([[1.0, 2.0], [0.0, 3.0]], dtype=torch.float64, requires_grad=True)
-    >>> eg.eigvals(A).real.max().backward()  # d lambda_max = u^H dA v / (u^H v)
+    >>> eg.eigvals(A).real.max().backward()  # gradient u v^H / (v^H u): u = (0, 1), v = (1, 1)
     >>> A.grad
-    tensor([[0., 1.],
-            [0., 1.]], dtype=torch.float64)
+    tensor([[0., 0.],
+            [1., 1.]], dtype=torch.float64)
     """
     opts = _options(A, rtol, atol, "warn", defective, defective_rtol, "eigengrad.eigvals")
     return _Eig.apply(A, opts)[0]
