@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 import torch
 
@@ -190,6 +190,32 @@ class _Eig(torch.autograd.Function):
         )
         _, dV = rules.eig_jvp(V, K, rules.inverse_gaps(w, keep))
         return (mean @ dK.unsqueeze(-1)).squeeze(-1), dV
+
+
+@overload
+def eig(
+    A: torch.Tensor,
+    *,
+    left: Literal[False] = ...,
+    rtol: float | None = ...,
+    atol: float = ...,
+    gauge: str = ...,
+    defective: str = ...,
+    defective_rtol: float | None = ...,
+) -> EigResult: ...
+
+
+@overload
+def eig(
+    A: torch.Tensor,
+    *,
+    left: Literal[True],
+    rtol: float | None = ...,
+    atol: float = ...,
+    gauge: str = ...,
+    defective: str = ...,
+    defective_rtol: float | None = ...,
+) -> EigLeftResult: ...
 
 
 def eig(

@@ -79,11 +79,19 @@ def eig_policy(
         keep = torch.zeros_like(same)
     if w.numel() == 0:
         return keep, mean
-    distance = rules.defect_distance(w, kappa, same, scale)
-    flagged = (kappa * defective_rtol > 1) | (distance < defective_rtol)
+    pairs = rules.defect_pairs(w, kappa, same, scale)
+    near = pairs < defective_rtol
+    distance = pairs.amin(-1)
+    flagged = (kappa * defective_rtol > 1) | near.any(-1)
+    spread_tol = torch.finfo(kappa.dtype).eps ** SPREAD_RTOL_POWER
     involved = torch.ones_like(flagged)
     if mode == "backward" and T is None and gw is not None:
-        involved = gw != 0
+        # An eigenvalue cotangent constant on a (nearly) defective group differentiates the
+        # group's sum (a trace): smooth, so only unequal weights are reported.
+        group = rules.connected(same | near) if bool(near.any()) else same
+        uneven = rules.cluster_mean_spread(gw, group)[1] > spread_tol
+        single = group.sum(-1) == 1
+        involved = (gw != 0) & (uneven | single)
     measured = None
     if T is not None:
         assert gV_norms is not None
@@ -108,7 +116,6 @@ def eig_policy(
     if mode == "backward" and (stats[1] > rtol or stats[2] > rtol):
         assert measured is not None
         _report_gauge(w, same, measured, defective_cluster, rtol, gauge, fn)
-    spread_tol = torch.finfo(kappa.dtype).eps ** SPREAD_RTOL_POWER
     if stats[3] > spread_tol:
         assert spread is not None
         _report_mean(w, same, spread, spread_tol, fn, mode)

@@ -21,9 +21,10 @@ exact for invariant losses, and is the gauge-projected cotangent otherwise (the 
 
 Defective eigenvalues. ``dλ_i = u_i^H dA v_i / (u_i^H v_i)`` is bounded by the condition number
 ``κ_i = ‖u_i‖ ‖v_i‖ / |u_i^H v_i|`` (``= ‖row_i V^{-1}‖`` here). A Jordan block has ``κ = ∞`` and
-perturbations move it like ``ε^{1/m}``. Two eigenvalues ``i, j`` that first-order perturbation
-theory moves towards each other at speed ``κ_i + κ_j`` collide after a perturbation of about
-``|w_i - w_j| / (κ_i + κ_j)``: an estimate of the distance to a defective matrix.
+perturbations move it like ``ε^{1/m}``. Two eigenvalues ``i, j`` merge into a Jordan block only
+when their eigenvectors become parallel (both ``κ`` large); moving at speed ``<= κ`` they meet
+after a perturbation of about ``|w_i - w_j| / (2 min(κ_i, κ_j))``: an estimate of the distance
+to a defective matrix. Functions of the sum of such a group (its trace) stay smooth.
 
 References
 ----------
@@ -187,15 +188,7 @@ def complex_clusters(w: Array, tol: Array) -> Array:
     Array([3, 1, 3, 3], dtype=array_api_strict.int64)
     """
     xp = array_namespace(w)
-    n = w.shape[-1]
-    close = xp.abs(xp.expand_dims(w, axis=-1) - xp.expand_dims(w, axis=-2)) <= tol
-    close = close | xp.eye(n, dtype=xp.bool)
-    reach = xp.astype(close, xp.float32)
-    steps = 0
-    while (1 << steps) < n:
-        reach = xp.astype((reach @ reach) > 0, xp.float32)
-        steps += 1
-    return reach > 0
+    return connected(xp.abs(xp.expand_dims(w, axis=-1) - xp.expand_dims(w, axis=-2)) <= tol)
 
 
 def condition_numbers(V: Array, Vinv: Array) -> Array:
@@ -214,20 +207,34 @@ def condition_numbers(V: Array, Vinv: Array) -> Array:
     return u_norm * v_norm / xp.abs(xp.sum(Vinv.mT * V, axis=-2))
 
 
-def defect_distance(w: Array, kappa: Array, same: Array, scale: Array) -> Array:
-    """Estimated relative distance to a matrix on which eigenvalue ``i`` is defective.
+def connected(adjacency: Array) -> Array:
+    """Transitive closure of a symmetric boolean ``(..., n, n)`` relation (connected components).
 
-    ``min_{j outside the cluster of i} |w_i - w_j| / ((κ_i + κ_j) scale)``: first-order theory
-    moves ``w_i`` and ``w_j`` towards each other at speed at most ``κ_i + κ_j`` per unit
-    perturbation. ``inf`` when ``i``'s cluster holds every eigenvalue. ``scale`` (``(..., 1)``)
-    is a norm of ``A``.
+    Repeated squaring: ``ceil(log2 n)`` boolean matrix products.
+    """
+    xp = array_namespace(adjacency)
+    n = adjacency.shape[-1]
+    reach = xp.astype(adjacency | xp.eye(n, dtype=xp.bool), xp.float32)
+    steps = 0
+    while (1 << steps) < n:
+        reach = xp.astype((reach @ reach) > 0, xp.float32)
+        steps += 1
+    return reach > 0
+
+
+def defect_pairs(w: Array, kappa: Array, same: Array, scale: Array) -> Array:
+    """Estimated relative distance of each pair ``(i, j)`` from merging into a defective eigenvalue.
+
+    ``|w_i - w_j| / (2 min(κ_i, κ_j) scale)`` for ``i, j`` in different clusters, ``inf``
+    otherwise. Two eigenvalues merge into a Jordan block only if their eigenvectors become
+    parallel, which makes *both* condition numbers large; first-order theory moves each at speed
+    at most ``κ`` per unit perturbation. ``scale`` (``(..., 1)``) is a norm of ``A``.
     """
     xp = array_namespace(w)
     dist = xp.abs(xp.expand_dims(w, axis=-1) - xp.expand_dims(w, axis=-2))
-    speed = xp.expand_dims(kappa, axis=-1) + xp.expand_dims(kappa, axis=-2)
-    ratio = xp.where(same, xp.full_like(dist, xp.inf), dist / speed)
-    safe = xp.where(scale > 0, scale, xp.ones_like(scale))
-    return xp.min(ratio, axis=-1) / safe if w.shape[-1] > 0 else xp.zeros_like(kappa)
+    speed = 2 * xp.minimum(xp.expand_dims(kappa, axis=-1), xp.expand_dims(kappa, axis=-2))
+    safe = xp.expand_dims(xp.where(scale > 0, scale, xp.ones_like(scale)), axis=-1)
+    return xp.where(same, xp.full_like(dist, xp.inf), dist / (speed * safe))
 
 
 @dataclass(frozen=True)
