@@ -13,6 +13,7 @@ from ._table import Row, render
 
 SECTIONS: list[tuple[str, str]] = [
     ("eigh: repeated and nearly repeated eigenvalues", "eigengrad.demo._eigh_rows"),
+    ("eig: phases, defective eigenvalues, spectral abscissa", "eigengrad.demo._eig_rows"),
 ]
 
 
