@@ -9,6 +9,7 @@ clusters in the complex plane, defective eigenvalues) run through
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, overload
@@ -81,18 +82,28 @@ def _options(
     )
 
 
+def _cluster_mean(mean: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Apply the cluster-mean matrix of the policy (empty: the identity, no cluster)."""
+    return g if mean.shape[-1] == 0 else (mean @ g.unsqueeze(-1)).squeeze(-1)
+
+
 def _probe(n: int, like: torch.Tensor) -> torch.Tensor:
+    return _cached_probe(n, like.dtype, like.device)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_probe(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """Identity (small ``n``) or a fixed, deterministic ``n x k`` probe with unit-variance entries.
 
     No random generator is used, so the probe also works under ``vmap(randomness='error')``.
     """
     if n <= EXACT_KAPPA_MAX_N:
-        return torch.eye(n, dtype=like.dtype, device=like.device)
+        return torch.eye(n, dtype=dtype, device=device)
     i = torch.arange(n, dtype=torch.float64).unsqueeze(-1)
     j = torch.arange(PROBE_COLUMNS, dtype=torch.float64).unsqueeze(-2)
     phase = (i * j * 0.7548776662466927 + i * 0.5698402909980532 + j * 0.3247179572447460) % 1.0
     G = math.sqrt(2.0) * torch.cos(2 * math.pi * phase)
-    return G.to(device=like.device, dtype=like.dtype)
+    return G.to(device=device, dtype=dtype)
 
 
 def _kappa_from(probed: torch.Tensor) -> torch.Tensor:
@@ -157,7 +168,7 @@ class _Eig(torch.autograd.Function):
             fn=opts.fn,
             mode="backward",
         )
-        gw_bar = None if gw is None else (mean @ gw.unsqueeze(-1)).squeeze(-1)  # cluster means
+        gw_bar = None if gw is None else _cluster_mean(mean, gw)
         F = None if T is None else rules.inverse_gaps(w, keep)
         gA = torch.linalg.lu_solve(LU, pivots, rules.eig_vjp_inner(gw_bar, F, T) @ Vh)
         return (gA.real if ctx.real_input else gA), None
@@ -189,7 +200,7 @@ class _Eig(torch.autograd.Function):
             mode="jvp",
         )
         _, dV = rules.eig_jvp(V, K, rules.inverse_gaps(w, keep))
-        return (mean @ dK.unsqueeze(-1)).squeeze(-1), dV
+        return _cluster_mean(mean, dK), dV
 
 
 @overload

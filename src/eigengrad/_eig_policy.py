@@ -14,7 +14,6 @@ from typing import Literal
 import torch
 
 from ._policy import Gauge, _where
-from ._rules import _clusters as rc
 from ._rules import _eig as rules
 from .exceptions import (
     DefectiveEigenvalueError,
@@ -31,15 +30,13 @@ Defective = Literal["warn", "raise"]
 SPREAD_RTOL_POWER = 0.5
 
 
-def clusters(w: torch.Tensor, rtol: float, atol: float) -> torch.Tensor:
-    """Boolean ``same`` matrix of the clusters of complex eigenvalues ``w``."""
+def distances(w: torch.Tensor) -> torch.Tensor:
+    """Pairwise distances ``|w_i - w_j|`` of complex eigenvalues, shape ``(..., n, n)``."""
     n = w.shape[-1]
-    tol = rc.cluster_tolerance(w.abs(), rtol, atol).unsqueeze(-1)
-    close = (w.unsqueeze(-1) - w.unsqueeze(-2)).abs() <= tol
-    eye = torch.eye(n, dtype=torch.bool, device=w.device)
-    if n < 2 or not bool((close & ~eye).any()):  # the common case: no closure to compute
-        return eye.expand(close.shape).clone()
-    return rules.complex_clusters(w, tol)
+    points = torch.stack([w.real, w.imag], dim=-1).reshape(-1, n, 2)
+    # Direct differences (not the matmul expansion, which loses tiny distances to cancellation).
+    D = torch.cdist(points, points, compute_mode="donot_use_mm_for_euclid_dist")
+    return D.reshape(*w.shape, n)
 
 
 def _fmt(z: complex) -> str:
@@ -66,53 +63,85 @@ def eig_policy(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Return ``(keep, mean)``: the kept ``1/gap`` pairs and the complex cluster-mean matrix.
 
+    ``mean`` has shape ``(..., 0, 0)`` when there is no cluster (it is then the identity).
+
     In ``mode="backward"`` ``gw``/``T`` are cotangents (``None`` when unused); eigenvalues that
     the cotangent touches are checked for defectiveness (all of them when ``T`` is given). In
     ``mode="jvp"`` ``gw`` holds ``diag K`` and every eigenvalue is checked.
     """
-    same = clusters(w, rtol, atol)
-    member = same.to(w.dtype)
-    mean = member / member.sum(-1, keepdim=True)
-    if mode == "jvp":
-        keep = ~same
-    else:
-        keep = torch.zeros_like(same)
+    n = w.shape[-1]
+    eye = torch.eye(n, dtype=torch.bool, device=w.device)
     if w.numel() == 0:
-        return keep, mean
-    pairs = rules.defect_pairs(w, kappa, same, scale)
-    near = pairs < defective_rtol
-    distance = pairs.amin(-1)
-    flagged = (kappa * defective_rtol > 1) | near.any(-1)
+        return eye.expand(*w.shape, n).clone(), torch.zeros(*w.shape, n, dtype=w.dtype)
+    inf = torch.finfo(kappa.dtype).max
+    nearest = distances(w).masked_fill(eye, inf).amin(-1)  # (..., n)
+    w_max = w.abs().amax(-1, keepdim=True)
+    tol = atol + rtol * w_max
+    # One synchronisation decides which (rare) slow paths are needed.
+    screen = torch.stack(
+        [
+            (nearest <= tol).any(),  # a cluster (repeated eigenvalue)
+            (nearest < defective_rtol * 2 * kappa.amax(-1, keepdim=True) * scale).any()
+            | (kappa * defective_rtol > 1).any(),  # a (nearly) defective eigenvalue, maybe
+            (nearest < rtol**0.5 * w_max).any(),  # a tiny gap: 1/gap must not amplify noise
+        ]
+    ).tolist()
+    multiple, maybe_defective, tiny_gap = screen
+    if multiple:
+        same = rules.complex_clusters(w, tol.unsqueeze(-1))
+        member = same.to(w.dtype)
+        mean = member / member.sum(-1, keepdim=True)
+    else:
+        same = eye.expand(*w.shape, n)
+        mean = w.new_zeros(*w.shape[:-1], 0, 0)  # empty: the identity (no cluster)
+    keep = ~same if mode == "jvp" else torch.zeros_like(same)
     spread_tol = torch.finfo(kappa.dtype).eps ** SPREAD_RTOL_POWER
-    involved = torch.ones_like(flagged)
-    if mode == "backward" and T is None and gw is not None:
-        # An eigenvalue cotangent constant on a (nearly) defective group differentiates the
-        # group's sum (a trace): smooth, so only unequal weights are reported.
-        group = rules.connected(same | near) if bool(near.any()) else same
-        uneven = rules.cluster_mean_spread(gw, group)[1] > spread_tol
-        single = group.sum(-1) == 1
-        involved = (gw != 0) & (uneven | single)
+
+    zero = kappa.new_zeros(())
+    bad = distance = None
+    defective_cluster = torch.zeros_like(kappa, dtype=torch.bool)
+    if maybe_defective:
+        pairs = rules.defect_pairs(w, kappa, same, scale)
+        near = pairs < defective_rtol
+        distance = pairs.amin(-1)
+        flagged = (kappa * defective_rtol > 1) | near.any(-1)
+        involved = torch.ones_like(flagged)
+        if mode == "backward" and T is None and gw is not None:
+            # An eigenvalue cotangent constant on a (nearly) defective group differentiates the
+            # group's sum (a trace): smooth, so only unequal weights are reported.
+            group = rules.connected(same | near) if bool(near.any()) else same
+            uneven = rules.cluster_mean_spread(gw, group)[1] > spread_tol
+            single = group.sum(-1) == 1
+            involved = (gw != 0) & (uneven | single)
+        bad = flagged & involved
+        # A defective cluster has no eigenvector basis to speak of: report it as defective only.
+        defective_cluster = (same & flagged.unsqueeze(-2)).any(-1)
+
     measured = None
     if T is not None:
         assert gV_norms is not None
-        measured = rules.measure_eig_gauge(T, gV_norms, same, rtol)
+        if multiple or tiny_gap:
+            measured = rules.measure_eig_gauge(T, gV_norms, same, rtol)
+        else:  # every gap is large: keep every pair; only the phase needs measuring
+            safe = torch.where(gV_norms > 0, gV_norms, torch.ones_like(gV_norms))
+            phase = T.diagonal(dim1=-2, dim2=-1).imag.abs() / safe
+            measured = rules.EigGauge(keep=~same, basis=None, phase=phase)
         keep = measured.keep
-    spread = rules.cluster_mean_spread(gw, same)[1] if gw is not None else None
-    # A defective cluster has no eigenvector basis to speak of: report it as defective only.
-    defective_cluster = (same & flagged.unsqueeze(-2)).any(-1)
-    zero = kappa.new_zeros(())
+    spread = rules.cluster_mean_spread(gw, same)[1] if gw is not None and multiple else None
+
     stats = torch.stack(
         [
-            (flagged & involved).any().to(kappa.dtype),
+            bad.any().to(kappa.dtype) if bad is not None else zero,
             measured.basis.masked_fill(defective_cluster.unsqueeze(-1), 0).amax()
-            if measured is not None
+            if measured is not None and measured.basis is not None
             else zero,
             measured.phase.amax() if measured is not None else zero,
             spread.masked_fill(defective_cluster, 0).amax() if spread is not None else zero,
         ]
     ).tolist()
     if stats[0] > 0:
-        _report_defective(w, kappa, distance, flagged & involved, same, defective, fn, mode)
+        assert bad is not None and distance is not None
+        _report_defective(w, kappa, distance, bad, same, defective, fn, mode)
     if mode == "backward" and (stats[1] > rtol or stats[2] > rtol):
         assert measured is not None
         _report_gauge(w, same, measured, defective_cluster, rtol, gauge, fn)
@@ -175,7 +204,10 @@ def _report_gauge(
 ) -> None:
     n = w.shape[-1]
     parts = []
-    basis = measured.basis.masked_fill(defective_cluster.unsqueeze(-1), 0).reshape(-1, n, n)
+    basis = torch.zeros_like(w.real.unsqueeze(-1).expand(*w.shape, n))
+    if measured.basis is not None:
+        basis = measured.basis.masked_fill(defective_cluster.unsqueeze(-1), 0)
+    basis = basis.reshape(-1, n, n)
     worst_basis = float(basis.amax())
     if worst_basis > rtol:
         flat = int(basis.reshape(-1).argmax())

@@ -245,8 +245,9 @@ class EigGauge:
     ----------
     keep : array
         Boolean ``(..., n, n)``: pairs whose ``1/gap`` term is evaluated.
-    basis : array
-        ``(..., n, n)``: relative within-cluster cotangent ``|T_ij| / ‖gV_j‖`` for ``i != j``.
+    basis : array or None
+        ``(..., n, n)``: relative within-cluster cotangent ``|T_ij| / ‖gV_j‖`` for ``i != j``
+        (``None``: not measured, no cluster).
     phase : array
         ``(..., n)``: relative phase dependence ``|Im S_jj| / ‖gV_j‖``.
     """
