@@ -125,7 +125,11 @@ class _Eig(torch.autograd.Function):
     def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
         A, opts = inputs
         w, V = output
-        scale = torch.linalg.matrix_norm(A.detach()).unsqueeze(-1)
+        # A lower bound of ||A||_2 (the scale of the distance to a defective matrix).
+        n = A.shape[-1]
+        frobenius = torch.linalg.matrix_norm(A.detach()) / math.sqrt(max(n, 1))
+        radius = w.detach().abs().amax(-1) if n else frobenius
+        scale = torch.maximum(frobenius, radius).unsqueeze(-1)
         ctx.opts = opts
         ctx.real_input = not A.is_complex()
         ctx.save_for_backward(w, V, scale)
@@ -266,8 +270,8 @@ def eig(
     defective_rtol : float, optional
         An eigenvalue is reported as (nearly) defective when its condition number exceeds
         ``1 / defective_rtol``, or when its estimated relative distance to a defective matrix,
-        ``min_j |w_i - w_j| / ((κ_i + κ_j) ‖A‖_F)``, is below ``defective_rtol``. Default
-        ``sqrt(eps)``.
+        ``min_j |w_i - w_j| / (2 min(κ_i, κ_j) s)`` with ``s = max(‖A‖_F / sqrt(n), max|w|)``
+        (a lower bound of ``‖A‖_2``), is below ``defective_rtol``. Default ``sqrt(eps)``.
 
     Returns
     -------
