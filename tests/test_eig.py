@@ -187,6 +187,15 @@ def test_defective_eigenvalue_diagnosed_not_nan(matrix, dtype):
             _grad(lambda X: eg.eigvals(X)[0].real, A)
 
 
+def test_defective_float32_and_no_false_alarms_on_random_float32():
+    A = torch.tensor(JORDAN, dtype=torch.float32)
+    with pytest.warns(DefectiveEigenvalueWarning, match="condition number"):
+        _grad(lambda X: eg.eig(X).eigenvectors[:, 1].abs().sum(), A)
+    B = _random(64, torch.float32, seed=5)  # ordinary eigenvalue pairs: silent
+    g = _grad(lambda X: eg.spectral_abscissa(X) + (eg.eig(X)[1].abs() ** 2).sum(), B)
+    assert bool(torch.isfinite(g).all())
+
+
 def test_defective_check_ignores_untouched_eigenvalues():
     A = torch.tensor([[2.0, 1.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 5.0]], dtype=torch.float64)
     g = _grad(lambda X: eg.eigvals(X)[2].real, A)  # the simple eigenvalue 5: exact, no warning

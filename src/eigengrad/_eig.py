@@ -27,6 +27,11 @@ from ._validation import check_finite_hermitian, check_square, machine_eps
 # estimated from V^{-1} G with a fixed k-column probe G (O(n^2 k), within a small factor).
 EXACT_KAPPA_MAX_N = 64
 PROBE_COLUMNS = 16
+# Default relative distance to a defective matrix below which an eigenvalue is reported: sqrt of
+# float64's eps, for every dtype (a precision-dependent sqrt(eps) would report ordinary pairs of
+# float32 random matrices). Condition numbers above 1 / sqrt(eps) of the working dtype (where
+# the derivative has lost half the digits) are always reported.
+DEFECTIVE_RTOL = 2.0**-26
 
 
 class EigResult(NamedTuple):
@@ -51,6 +56,7 @@ class _Options:
     gauge: _policy.Gauge
     defective: policy.Defective
     defective_rtol: float
+    kappa_max: float
     fn: str
 
 
@@ -77,7 +83,8 @@ def _options(
         atol=float(atol),
         gauge=gauge,  # type: ignore[arg-type]
         defective=defective,  # type: ignore[arg-type]
-        defective_rtol=math.sqrt(eps) if defective_rtol is None else float(defective_rtol),
+        defective_rtol=DEFECTIVE_RTOL if defective_rtol is None else float(defective_rtol),
+        kappa_max=1 / math.sqrt(eps),
         fn=fn,
     )
 
@@ -176,6 +183,7 @@ class _Eig(torch.autograd.Function):
             gauge=opts.gauge,
             defective=opts.defective,
             defective_rtol=opts.defective_rtol,
+            kappa_max=opts.kappa_max,
             fn=opts.fn,
             mode="backward",
         )
@@ -207,6 +215,7 @@ class _Eig(torch.autograd.Function):
             gauge=opts.gauge,
             defective=opts.defective,
             defective_rtol=opts.defective_rtol,
+            kappa_max=opts.kappa_max,
             fn=opts.fn,
             mode="jvp",
         )
@@ -275,10 +284,11 @@ def eig(
     defective : {"warn", "raise"}
         What to do when an eigenvalue the derivative depends on is defective or nearly so.
     defective_rtol : float, optional
-        An eigenvalue is reported as (nearly) defective when its condition number exceeds
-        ``1 / defective_rtol``, or when its estimated relative distance to a defective matrix,
-        ``min_j |w_i - w_j| / (2 min(κ_i, κ_j) s)`` with ``s = max(‖A‖_F / sqrt(n), max|w|)``
-        (a lower bound of ``‖A‖_2``), is below ``defective_rtol``. Default ``sqrt(eps)``.
+        An eigenvalue is reported as (nearly) defective when its estimated relative distance to
+        a defective matrix, ``min_j |w_i - w_j| / (2 min(κ_i, κ_j) s)`` with
+        ``s = max(‖A‖_F / sqrt(n), max|w|)`` (a lower bound of ``‖A‖_2``), is below
+        ``defective_rtol`` (default ``2^-26 ≈ 1.5e-8`` for every dtype), or when its condition
+        number exceeds ``1 / sqrt(eps)`` of the working dtype.
 
     Returns
     -------

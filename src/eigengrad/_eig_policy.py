@@ -58,6 +58,7 @@ def eig_policy(
     gauge: Gauge,
     defective: Defective,
     defective_rtol: float,
+    kappa_max: float,
     fn: str,
     mode: str,
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,7 +83,7 @@ def eig_policy(
         [
             (nearest <= tol).any(),  # a cluster (repeated eigenvalue)
             (nearest < defective_rtol * 2 * kappa.amax(-1, keepdim=True) * scale).any()
-            | (kappa * defective_rtol > 1).any(),  # a (nearly) defective eigenvalue, maybe
+            | (kappa > kappa_max).any(),  # a (nearly) defective eigenvalue, maybe
             (nearest < rtol**0.5 * w_max).any(),  # a tiny gap: 1/gap must not amplify noise
         ]
     ).tolist()
@@ -104,7 +105,7 @@ def eig_policy(
         pairs = rules.defect_pairs(w, kappa, same, scale)
         near = pairs < defective_rtol
         distance = pairs.amin(-1)
-        flagged = (kappa * defective_rtol > 1) | near.any(-1)
+        flagged = (kappa > kappa_max) | near.any(-1)
         involved = torch.ones_like(flagged)
         if mode == "backward" and T is None and gw is not None:
             # An eigenvalue cotangent constant on a (nearly) defective group differentiates the
