@@ -323,6 +323,37 @@ def test_bad_inputs():
         eg.eig(torch.eye(2), defective="ignore")
 
 
+@settings(derandomize=True, max_examples=6, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    multiplicity=st.integers(2, 3),
+    complex_input=st.booleans(),
+)
+def test_no_nan_and_exact_at_semisimple_repeated_eigenvalues(seed, multiplicity, complex_input):
+    dtype = torch.complex128 if complex_input else torch.float64
+    spectrum = [1.0] * multiplicity + [3.0, -2.0]
+    A, S = nonnormal_with_spectrum(spectrum, dtype=dtype, seed=seed)
+    Sinv = torch.linalg.inv(S)
+    B = _random(len(spectrum), torch.float64, seed=seed + 1)
+
+    def loss(X):
+        w, P = eg.eig_projectors(X)
+        near = (w.detach() - 1).abs() < 0.5
+        return (P[near].sum(0).real * B).sum() + w[near].real.sum()
+
+    g = _grad(loss, A)  # basis-invariant: exact, no warning (pytest runs with -W error)
+    assert bool(torch.isfinite(g).all())
+    # Reference: Pc = S_c S^-1_c; d tr(Pc B) = tr(B^T (Q dA Pc + Pc dA Q)) with the reduced
+    # resolvent Q = sum_{j outside} P_j / (1 - w_j); d(cluster sum) = tr(Pc dA).
+    m = multiplicity
+    Pc = S[:, :m] @ Sinv[:m, :]
+    Q = sum(S[:, j : j + 1] @ Sinv[j : j + 1, :] / (1.0 - spectrum[j]) for j in range(m, m + 2))
+    Bc = B.to(A.dtype)
+    ref = (Q.mT @ Bc @ Pc.mT + Pc.mT @ Bc @ Q.mT) + Pc.mT
+    ref = ref.conj() if complex_input else ref.real
+    assert relative_error(g, ref) < 1e-9
+
+
 @settings(derandomize=True, max_examples=8, deadline=None)
 @given(seed=st.integers(0, 10_000), complex_input=st.booleans())
 def test_jvp_vjp_adjointness(seed, complex_input):

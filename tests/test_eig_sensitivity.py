@@ -76,3 +76,15 @@ def test_projector_of_member_of_repeated_eigenvalue_warns():
     i = int((eg.eigvals(A) - 1).abs().argmin())
     with pytest.warns(GaugeDependenceWarning, match="multiplicity 2"):
         _grad(lambda X: eg.eig_projectors(X).projectors[i].real.sum(), A)
+
+
+def test_projectors_and_condition_numbers_gradcheck_and_vmap():
+    A = _random(4, torch.float64, seed=12).requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda X: eg.eig_projectors(X).projectors, (A,), check_forward_ad=True
+    )
+    assert torch.autograd.gradcheck(eg.eigenvalue_condition_numbers, (A,), check_forward_ad=True)
+    batch = torch.stack([_random(4, torch.complex128, seed=s) for s in range(3)])
+    f = torch.func.grad(lambda X: eg.eigenvalue_condition_numbers(X).sum())
+    loop = torch.stack([f(a) for a in batch])
+    assert relative_error(torch.func.vmap(f)(batch), loop) < 1e-12

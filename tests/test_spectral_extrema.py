@@ -80,3 +80,12 @@ def test_forward_mode_and_empty():
     assert abs(float(t) - float((g * E).sum())) < 1e-12
     with pytest.raises(InputShapeError, match="n >= 1"):
         eg.spectral_radius(torch.zeros(0, 0))
+
+
+def test_gradcheck_and_jacobians():
+    A = _random(4, torch.complex128, seed=40).requires_grad_()
+    for f in (eg.spectral_radius, eg.spectral_abscissa):
+        assert torch.autograd.gradcheck(f, (A,), check_forward_ad=True)
+        assert torch.autograd.gradgradcheck(f, (A,))
+        B = A.detach().real
+        assert relative_error(torch.func.jacfwd(f)(B), torch.func.jacrev(f)(B)) < 1e-12
