@@ -187,6 +187,17 @@ def test_defective_eigenvalue_diagnosed_not_nan(matrix, dtype):
             _grad(lambda X: eg.eigvals(X)[0].real, A)
 
 
+def test_larger_jordan_blocks_and_singular_eigenvector_matrix():
+    J3 = torch.tensor([[2.0, 1.0, 0.0], [0.0, 2.0, 1.0], [0.0, 0.0, 2.0]], dtype=torch.float64)
+    with pytest.warns(DefectiveEigenvalueWarning, match="multiplicity 3"):
+        assert bool(torch.isfinite(_grad(lambda X: eg.eigvals(X)[0].real, J3)).all())
+    N4 = torch.diag(torch.ones(3, dtype=torch.float64), 1)  # LAPACK's V is exactly singular
+    with pytest.raises(DefectiveEigenvalueError, match="linearly dependent"):
+        _grad(lambda X: eg.eigvals(X).real.sum(), N4)
+    with pytest.raises(DefectiveEigenvalueError, match="linearly dependent"):
+        torch.func.jvp(eg.eigvals, (N4,), (N4,))
+
+
 def test_defective_float32_and_no_false_alarms_on_random_float32():
     A = torch.tensor(JORDAN, dtype=torch.float32)
     with pytest.warns(DefectiveEigenvalueWarning, match="condition number"):

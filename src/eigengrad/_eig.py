@@ -127,9 +127,14 @@ def _norm(x: torch.Tensor, dim: int | tuple[int, int]) -> torch.Tensor:
 
 
 def _kappa_from(probed: torch.Tensor) -> torch.Tensor:
-    """Row norms of ``V^{-1} G``, rescaled to estimate ``‖row_i V^{-1}‖ = κ_i``."""
+    """Row norms of ``V^{-1} G``, rescaled to estimate ``‖row_i V^{-1}‖ = κ_i``.
+
+    Scaled by the largest entry, so that huge (not infinite) condition numbers do not overflow.
+    """
     k = probed.shape[-1]
-    norms = _norm(probed, -1)
+    parts = torch.view_as_real(probed) if probed.is_complex() else probed.unsqueeze(-1)
+    big = parts.abs().amax((-2, -1)).clamp_min(torch.finfo(parts.dtype).tiny)
+    norms = big * (parts / big[..., None, None]).square().sum((-2, -1)).sqrt()
     return norms if k == probed.shape[-2] and k <= EXACT_KAPPA_MAX_N else norms / math.sqrt(k)
 
 
@@ -166,7 +171,8 @@ class _Eig(torch.autograd.Function):
             return None, None
         n = V.shape[-1]
         Vh = V.mH
-        LU, pivots = torch.linalg.lu_factor(Vh)  # shared by gA and the condition numbers
+        # Shared by gA and the condition numbers; _ex: a singular V is reported by the policy.
+        LU, pivots, _ = torch.linalg.lu_factor_ex(Vh)
         probed = torch.linalg.lu_solve(LU.detach(), pivots, _probe(n, V), adjoint=True)
         kappa = _kappa_from(probed.detach())
         T = gV_norms = None
@@ -201,7 +207,7 @@ class _Eig(torch.autograd.Function):
         opts: _Options = ctx.opts
         n = V.shape[-1]
         rhs = torch.cat([dA.to(V.dtype) @ V, _probe(n, V).expand(*V.shape[:-1], -1)], dim=-1)
-        solved = torch.linalg.solve(V, rhs)
+        solved, _ = torch.linalg.solve_ex(V, rhs)  # a singular V is reported by the policy
         K = solved[..., :n]
         kappa = _kappa_from(solved[..., n:].detach())
         dK = K.diagonal(dim1=-2, dim2=-1)

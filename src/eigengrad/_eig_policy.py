@@ -8,6 +8,7 @@ that name the eigenvalue, its multiplicity and the measured quantity.
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Literal
 
@@ -129,7 +130,7 @@ def eig_policy(
         [
             (nearest <= tol).any(),  # a cluster (repeated eigenvalue)
             (nearest < defective_rtol * 2 * kappa.amax(-1, keepdim=True) * scale).any()
-            | (kappa > kappa_max).any(),  # a (nearly) defective eigenvalue, maybe
+            | ~(kappa <= kappa_max).all(),  # a (nearly) defective eigenvalue, maybe (or NaN)
             (nearest < rtol**0.5 * w_max).any(),  # a tiny gap: 1/gap must not amplify noise
         ]
     ).tolist()
@@ -151,7 +152,7 @@ def eig_policy(
         pairs = rules.defect_pairs(w, kappa, same, scale)
         near = pairs < defective_rtol
         distance = pairs.amin(-1)
-        flagged = (kappa > kappa_max) | near.any(-1)
+        flagged = ~(kappa <= kappa_max) | near.any(-1)  # NaN: V singular
         involved = torch.ones_like(flagged)
         if mode == "backward" and T is None and gw is not None:
             # An eigenvalue cotangent constant on a (nearly) defective group differentiates the
@@ -160,7 +161,8 @@ def eig_policy(
             uneven = rules.cluster_mean_spread(gw, group)[1] > spread_tol
             single = group.sum(-1) == 1
             involved = (gw != 0) & (uneven | single)
-        bad = flagged & involved
+        # A singular V (non-finite kappa) poisons every gradient computed through V^{-1}.
+        bad = (flagged & involved) | ~torch.isfinite(kappa)
         # A defective cluster has no eigenvector basis to speak of: report it as defective only.
         defective_cluster = (same & flagged.unsqueeze(-2)).any(-1)
 
@@ -230,6 +232,11 @@ def _report_defective(
         "stay smooth: the sum (trace) or mean of the eigenvalues of the whole group, the spectral "
         "projector onto the whole invariant subspace, or regularise A away from the defect"
     )
+    if not math.isfinite(k):
+        raise DefectiveEigenvalueError(
+            message + ". The computed eigenvectors are linearly dependent (V is singular in "
+            "floating point), so not even a first-order value exists."
+        )
     if defective == "raise":
         raise DefectiveEigenvalueError(message + ".")
     warnings.warn(
