@@ -176,7 +176,10 @@ def eig_policy(
             phase = T.diagonal(dim1=-2, dim2=-1).imag.abs() / safe
             measured = rules.EigGauge(keep=~same, basis=None, phase=phase)
         keep = measured.keep
-    spread = rules.cluster_mean_spread(gw, same)[1] if gw is not None and multiple else None
+    # Forward mode cannot see the loss: cluster means are exact for every symmetric function of
+    # a cluster (its sum, its projector), so a tangent that moves members unequally is not reported.
+    report_spread = gw is not None and multiple and mode == "backward"
+    spread = rules.cluster_mean_spread(gw, same)[1] if report_spread else None
 
     stats = torch.stack(
         [
@@ -315,9 +318,8 @@ def _report_mean(
     batch, i = divmod(flat, n)
     members = same.reshape(-1, n, n)[batch, i]
     value = complex(w.reshape(-1, n)[batch][members].mean())
-    what = "the loss weights" if mode == "backward" else "the tangent moves"
     warnings.warn(
-        f"{fn} {mode}: {what} the individual eigenvalues of the repeated eigenvalue "
+        f"{fn} {mode}: the loss weights the individual eigenvalues of the repeated eigenvalue "
         f"{_fmt(value)} (multiplicity {int(members.sum())}){_where(w.shape[:-1], batch)} "
         f"unequally (relative spread {float(spread.reshape(-1)[flat]):.3g} > {spread_tol:.3g}). "
         "Individual eigenvalues of a repeated eigenvalue are not differentiable; eigengrad used "
