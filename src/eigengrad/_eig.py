@@ -345,10 +345,10 @@ def eig(
     and get the gauge-projected gradient; ``gw`` and, in forward mode, ``dw`` are replaced by
     their cluster means (the mean eigenvalue of a cluster is differentiable, its members are
     not; exact for every symmetric function of the cluster). Forward mode cannot see the loss,
-    so it checks neither gauges nor unequal use of a cluster's members (backward mode warns). Defective eigenvalues
-    are detected from ``κ_i = ‖row_i V^{-1}‖`` (exact up to ``n = 64``, estimated from a fixed
-    16-column probe above). Double backward differentiates the backward formula with the cluster
-    decisions held fixed.
+    so it checks neither gauges nor unequal use of a cluster's members (backward mode warns).
+    Defective eigenvalues are detected from ``κ_i = ‖row_i V^{-1}‖`` (exact up to ``n = 64``,
+    estimated from a fixed 16-column probe above). Double backward differentiates the backward
+    formula with the cluster decisions held fixed.
 
     References
     ----------
