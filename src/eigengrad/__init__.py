@@ -4,6 +4,13 @@ The public surface is listed explicitly below; everything else is private.
 """
 
 from . import exceptions as exceptions
+from ._eig import EigLeftResult as EigLeftResult
+from ._eig import EigResult as EigResult
+from ._eig import eig as eig
+from ._eig import eigvals as eigvals
+from ._eig_sensitivity import EigProjectorsResult as EigProjectorsResult
+from ._eig_sensitivity import eig_projectors as eig_projectors
+from ._eig_sensitivity import eigenvalue_condition_numbers as eigenvalue_condition_numbers
 from ._eigh import EighResult as EighResult
 from ._eigh import eigh as eigh
 from ._eigh import eigvalsh as eigvalsh
@@ -21,7 +28,15 @@ from ._named_functions import logm as logm
 from ._named_functions import powm as powm
 from ._named_functions import sqrtm as sqrtm
 from ._projector import spectral_projector as spectral_projector
+from ._spectral_extrema import spectral_abscissa as spectral_abscissa
+from ._spectral_extrema import spectral_radius as spectral_radius
 from ._trace_function import trace_function as trace_function
+from .exceptions import (
+    DefectiveEigenvalueError as DefectiveEigenvalueError,
+)
+from .exceptions import (
+    DefectiveEigenvalueWarning as DefectiveEigenvalueWarning,
+)
 from .exceptions import DomainError as DomainError
 from .exceptions import (
     EigengradError as EigengradError,

@@ -7,7 +7,7 @@ matrix was built from, so they are independent of every code path they check.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -163,3 +163,63 @@ def selection_gradient_reference(
 ) -> torch.Tensor:
     """Gradient of ``Re tr(G^H P)`` for the projector ``P`` onto the selected eigenvectors."""
     return divided_difference_gradient(w, Q, G, projector_divided_differences(w, selected))
+
+
+def nonnormal_with_spectrum(
+    w: Sequence[complex] | torch.Tensor,
+    *,
+    seed: int = 0,
+    dtype: torch.dtype = torch.complex128,
+    spread: float = 0.3,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return ``(A, S)`` with ``A = S diag(w) S^{-1}`` for a random, well-conditioned ``S``.
+
+    ``S = I + spread * G`` (``G`` Gaussian, ``/ sqrt(n)``), so ``A`` is nonnormal with eigenvalue
+    condition numbers of order ``1 + spread``. Repeated entries of ``w`` give semisimple repeated
+    eigenvalues. With a real ``dtype`` ``w`` must be closed under conjugation; the conjugate pair
+    ``a ± bi`` is placed as the real 2x2 block ``[[a, b], [-b, a]]`` (so ``A`` is real) and the
+    eigenvectors of the pair are ``S[:, k] ∓ i S[:, k+1]``.
+
+    Examples
+    --------
+    >>> A, S = nonnormal_with_spectrum([1.0, 1.0, 3.0], dtype=torch.float64, seed=1)
+    >>> torch.linalg.eigvals(A).real.sort().values.round(decimals=8).tolist()
+    [1.0, 1.0, 3.0]
+    """
+    gen = torch.Generator().manual_seed(seed)
+    wc = torch.as_tensor(w, dtype=torch.complex128)
+    n = wc.shape[-1]
+    G = torch.randn(n, n, generator=gen, dtype=torch.float64)
+    if dtype.is_complex:
+        G = torch.complex(G, torch.randn(n, n, generator=gen, dtype=torch.float64))
+    S = torch.eye(n, dtype=G.dtype) + spread * G / max(n, 1) ** 0.5
+    if dtype.is_complex:
+        D = torch.diag(wc)
+    else:
+        D = torch.zeros(n, n, dtype=torch.float64)
+        k = 0
+        while k < n:
+            z = complex(wc[k])
+            if z.imag == 0:
+                D[k, k] = z.real
+                k += 1
+            else:
+                D[k : k + 2, k : k + 2] = torch.tensor(
+                    [[z.real, abs(z.imag)], [-abs(z.imag), z.real]], dtype=torch.float64
+                )
+                k += 2
+    A = S @ D.to(S.dtype) @ torch.linalg.inv(S)
+    return A.to(dtype), S.to(dtype)
+
+
+def directional_fd(
+    f: Callable[[torch.Tensor], torch.Tensor], A: torch.Tensor, E: torch.Tensor, h: float = 1e-6
+) -> float:
+    """Fourth-order central difference of the real scalar ``f`` at ``A`` along ``E``.
+
+    Compare with ``Re tr(gA^H E)`` for the gradient ``gA`` (PyTorch's convention).
+    """
+    with torch.no_grad():
+        return float(
+            (-f(A + 2 * h * E) + 8 * f(A + h * E) - 8 * f(A - h * E) + f(A - 2 * h * E)) / (12 * h)
+        )

@@ -14,6 +14,7 @@ from ._table import Row, render
 SECTIONS: list[tuple[str, str]] = [
     ("eigh: repeated and nearly repeated eigenvalues", "eigengrad.demo._eigh_rows"),
     ("spectral functions and extreme eigenvalues", "eigengrad.demo._spectral_rows"),
+    ("eig: phases, defective eigenvalues, spectral abscissa", "eigengrad.demo._eig_rows"),
 ]
 
 

@@ -1,0 +1,91 @@
+"""Tests of eg.spectral_radius and eg.spectral_abscissa."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+import eigengrad as eg
+from eigengrad.exceptions import InputShapeError, SubgradientWarning
+from eigengrad.testing import directional_fd, nonnormal_with_spectrum, relative_error
+
+with warnings.catch_warnings():  # torch's forward-AD decompositions warn once on first import
+    warnings.simplefilter("ignore")
+    import torch._decomp.decompositions_for_jvp
+
+
+def _random(n: int, dtype: torch.dtype, seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    A = torch.randn(n, n, generator=gen, dtype=torch.float64)
+    if dtype.is_complex:
+        A = torch.complex(A, torch.randn(n, n, generator=gen, dtype=torch.float64))
+    return A.to(dtype)
+
+
+def _check_fd(f, A, seed):
+    A = A.detach().clone().requires_grad_()
+    (g,) = torch.autograd.grad(f(A), A)
+    assert g.dtype == A.dtype
+    for k in range(2):
+        E = _random(A.shape[-1], A.dtype, seed=seed + k)
+        fd = directional_fd(f, A.detach(), E, h=1e-5)
+        assert abs(float((g.conj() * E).real.sum()) - fd) < 1e-8 * max(1.0, abs(fd))
+
+
+@pytest.mark.parametrize("f", [eg.spectral_radius, eg.spectral_abscissa])
+def test_simple_maximiser_complex_matrix(f):
+    _check_fd(f, _random(6, torch.complex128, seed=1), seed=10)
+
+
+@pytest.mark.parametrize("f", [eg.spectral_radius, eg.spectral_abscissa])
+def test_simple_real_maximiser_real_matrix(f):
+    A, _ = nonnormal_with_spectrum([2.0, 0.5 + 1j, 0.5 - 1j, -1.0], dtype=torch.float64, seed=3)
+    _check_fd(f, A, seed=20)
+
+
+@pytest.mark.parametrize("f", [eg.spectral_radius, eg.spectral_abscissa])
+def test_conjugate_pair_maximiser_real_matrix(f):
+    A, _ = nonnormal_with_spectrum([1.0 + 2j, 1.0 - 2j, 0.5, -0.3], dtype=torch.float64, seed=5)
+    assert abs(float(f(A)) - (5**0.5 if f is eg.spectral_radius else 1.0)) < 1e-12
+    _check_fd(f, A, seed=30)  # no SubgradientWarning: the pair is not a genuine tie
+
+
+def test_radius_and_abscissa_values_and_batch():
+    A = torch.stack([_random(5, torch.float64, seed=s) for s in range(3)])
+    w = torch.linalg.eigvals(A)
+    assert relative_error(eg.spectral_radius(A), w.abs().amax(-1)) < 1e-14
+    assert relative_error(eg.spectral_abscissa(A), w.real.amax(-1)) < 1e-14
+    loop = torch.stack([torch.func.grad(eg.spectral_radius)(a) for a in A])
+    assert relative_error(torch.func.vmap(torch.func.grad(eg.spectral_radius))(A), loop) < 1e-13
+
+
+def test_genuine_ties_average_and_warn():
+    A = torch.diag(torch.tensor([1.0, -1.0, 0.5], dtype=torch.float64))
+    with pytest.warns(SubgradientWarning, match=r"spectral radius 1 is attained by 2"):
+        g = torch.func.grad(eg.spectral_radius)(A)
+    assert relative_error(g, torch.diag(torch.tensor([0.5, -0.5, 0.0], dtype=A.dtype))) < 1e-14
+    eye = torch.eye(3, dtype=torch.float64)
+    with pytest.warns(SubgradientWarning, match="spectral abscissa"):
+        g = torch.func.grad(eg.spectral_abscissa)(eye)
+    assert relative_error(g, eye / 3) < 1e-14  # the minimum-norm subgradient
+
+
+def test_forward_mode_and_empty():
+    A = _random(4, torch.float64, seed=7)
+    E = _random(4, torch.float64, seed=8)
+    _, t = torch.func.jvp(eg.spectral_abscissa, (A,), (E,))
+    g = torch.func.grad(eg.spectral_abscissa)(A)
+    assert abs(float(t) - float((g * E).sum())) < 1e-12
+    with pytest.raises(InputShapeError, match="n >= 1"):
+        eg.spectral_radius(torch.zeros(0, 0))
+
+
+def test_gradcheck_and_jacobians():
+    A = _random(4, torch.complex128, seed=40).requires_grad_()
+    for f in (eg.spectral_radius, eg.spectral_abscissa):
+        assert torch.autograd.gradcheck(f, (A,), check_forward_ad=True)
+        assert torch.autograd.gradgradcheck(f, (A,))
+        B = A.detach().real
+        assert relative_error(torch.func.jacfwd(f)(B), torch.func.jacrev(f)(B)) < 1e-12
