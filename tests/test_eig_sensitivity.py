@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -10,6 +12,10 @@ import torch
 import eigengrad as eg
 from eigengrad.exceptions import GaugeDependenceWarning
 from eigengrad.testing import directional_fd, nonnormal_with_spectrum, relative_error
+
+with warnings.catch_warnings():  # torch's forward-AD decompositions warn once on first import
+    warnings.simplefilter("ignore")
+    import torch._decomp.decompositions_for_jvp
 
 
 def _random(n: int, dtype: torch.dtype, seed: int) -> torch.Tensor:
@@ -88,3 +94,17 @@ def test_projectors_and_condition_numbers_gradcheck_and_vmap():
     f = torch.func.grad(lambda X: eg.eigenvalue_condition_numbers(X).sum())
     loop = torch.stack([f(a) for a in batch])
     assert relative_error(torch.func.vmap(f)(batch), loop) < 1e-12
+
+
+def test_ill_conditioned_projectors_do_not_raise_false_gauge_alarms():
+    # kappa ~ 1e5: rounding noise of the phase-invariant projector loss is ~ kappa eps; the
+    # gauge check scales its tolerance by max(1, kappa_j) (pytest runs with -W error).
+    n = 20
+    gen = torch.Generator().manual_seed(0)
+    U = torch.triu(torch.randn(n, n, generator=gen, dtype=torch.float64), 1)
+    Q = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=torch.float64)).Q
+    A = Q @ (torch.diag(torch.linspace(-1, 1, n, dtype=torch.float64)) + U) @ Q.T
+    assert float(eg.eigenvalue_condition_numbers(A).max()) > 1e4
+    B = torch.randn(n, n, generator=gen, dtype=torch.complex128)
+    g = _grad(lambda X: (eg.eig_projectors(X).projectors[:2] * B).real.sum(), A)
+    assert bool(torch.isfinite(g).all())

@@ -178,7 +178,9 @@ class _Eig(torch.autograd.Function):
         T = gV_norms = None
         if gV is not None:
             T = rules.gauge_cotangent(V, Vh @ gV)
-            gV_norms = _norm(gV.detach(), -2)
+            # Rounding noise of phase-invariant losses grows with the conditioning (cancellation
+            # in V^{-1}): measure gauge dependence relative to ||gV_j|| max(1, kappa_j).
+            gV_norms = _norm(gV.detach(), -2) * kappa.clamp_min(1.0)
         keep, mean = inspect(
             policy.eig_policy,
             w,
@@ -339,8 +341,9 @@ def eig(
     - VJP: ``gA = V^{-H} (diag(gw) + conj(F) ∘ (S - V^H V Re diag S)) V^H``; ``Re gA`` for real
       ``A``.
 
-    Gauge: the loss is phase-invariant iff ``Im diag S = 0`` (checked relative to ``‖gV_i‖``,
-    independently of the loss scale, and whether the spectrum is real or complex). Clusters:
+    Gauge: the loss is phase-invariant iff ``Im diag S = 0`` (checked relative to
+    ``‖gV_i‖ max(1, κ_i)``, so independently of the loss scale and above the rounding noise of
+    ill-conditioned eigenvectors, whether the spectrum is real or complex). Clusters:
     within-cluster entries of ``F`` are dropped; basis-invariant losses stay exact, others warn
     and get the gauge-projected gradient; ``gw`` and, in forward mode, ``dw`` are replaced by
     their cluster means (the mean eigenvalue of a cluster is differentiable, its members are

@@ -275,7 +275,8 @@ def _report_gauge(
         parts.append(
             f"the loss depends on the choice of basis inside the repeated eigenvalue "
             f"{_fmt(value)} (multiplicity {mult}){_where(w.shape[:-1], batch)}: its relative "
-            f"within-cluster cotangent |(V^H gV - V^H V Re diag(V^H gV))_ij| / ||gV_j|| is "
+            "within-cluster cotangent |(V^H gV - V^H V Re diag(V^H gV))_ij| / "
+            f"(||gV_j|| max(1, kappa_j)) is "
             f"{worst_basis:.3g} > rtol = {rtol:.3g}. A basis of a repeated eigenvalue's "
             "eigenspace is arbitrary, so this loss has no derivative there. Use the spectral "
             "projector onto the whole eigenspace or functions of the whole cluster instead"
@@ -289,7 +290,8 @@ def _report_gauge(
         kind = "real" if bool((w.imag == 0).all()) else "complex"
         parts.append(
             f"the loss depends on the complex phase of eigenvector {i} (eigenvalue "
-            f"{_fmt(value)}){_where(w.shape[:-1], batch)}: relative |Im diag(V^H gV)| / ||gV_i|| "
+            f"{_fmt(value)}){_where(w.shape[:-1], batch)}: relative |Im diag(V^H gV)_i| / "
+            f"(||gV_i|| max(1, kappa_i)) "
             f"is {worst_phase:.3g} > rtol = {rtol:.3g} (all eigenvalues are {kind}). "
             "Eigenvectors of eig are defined only up to a factor e^(i phi); use phase-invariant "
             "quantities: |v|, v v^H, ratios v_k / v_l, or the projectors of eg.eig_projectors"

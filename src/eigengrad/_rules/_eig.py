@@ -256,10 +256,10 @@ class EigGauge:
     keep : array
         Boolean ``(..., n, n)``: pairs whose ``1/gap`` term is evaluated.
     basis : array or None
-        ``(..., n, n)``: relative within-cluster cotangent ``|T_ij| / ‖gV_j‖`` for ``i != j``
-        (``None``: not measured, no cluster).
+        ``(..., n, n)``: relative within-cluster cotangent ``|T_ij| / g_j`` for ``i != j``
+        (``None``: not measured, no cluster); ``g_j`` the scale passed as ``gV_norms``.
     phase : array
-        ``(..., n)``: relative phase dependence ``|Im S_jj| / ‖gV_j‖``.
+        ``(..., n)``: relative phase dependence ``|Im S_jj| / g_j``.
     """
 
     keep: Array
@@ -273,7 +273,8 @@ def measure_eig_gauge(T: Array, gV_norms: Array, same: Array, rtol: float) -> Ei
     A pair is kept when it lies in different clusters and its relative cotangent
     ``|T_ij| / ‖gV_j‖`` exceeds ``rtol`` (below that it is rounding noise of an invariant loss,
     which must not be amplified by a tiny gap); as for eigh the decision looks at the cotangent,
-    not only at the gap.
+    not only at the gap. ``gV_norms`` are the column norms of ``gV``, possibly multiplied by a
+    conditioning factor (the torch entry point uses ``max(1, κ_j)``).
     """
     xp = array_namespace(T)
     n = T.shape[-1]

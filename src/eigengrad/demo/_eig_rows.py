@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -107,7 +108,8 @@ def _phase_rows() -> list[Row]:
         g_nat, _ = _grad(lambda X: loss(X, torch.linalg.eig), A)
         _, seen = _grad(lambda X: loss(X, _eig.eig), A)
         message = _first(seen, GaugeDependenceWarning)
-        measured = message.split("|| is ")[1].split(" ")[0] if message else "?"
+        found = re.search(r" is ([0-9.e+-]+) > rtol", message or "")
+        measured = found.group(1) if found else "?"
         rows.append(
             Row(
                 case=case,
