@@ -10,7 +10,6 @@ clusters in the complex plane, defective eigenvalues) run through
 from __future__ import annotations
 
 import functools
-import inspect as pyinspect
 import math
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, overload
@@ -19,7 +18,7 @@ import torch
 
 from . import _eig_policy as policy
 from . import _policy
-from ._inspect import inspect
+from ._inspect import cache_forward_signature, inspect
 from ._rules import _clusters as rc
 from ._rules import _eig as rules
 from ._validation import check_finite_hermitian, check_square, machine_eps
@@ -234,9 +233,7 @@ class _Eig(torch.autograd.Function):
         return _cluster_mean(mean, dK), dV
 
 
-# Function.apply binds inspect.signature(forward) on every call; a cached __signature__ saves tens
-# of microseconds per call (the lead's _inspect.cache_forward_signature does the same).
-_Eig.forward.__signature__ = pyinspect.signature(_Eig.forward)  # type: ignore[attr-defined]
+cache_forward_signature(_Eig)
 
 
 @overload

@@ -14,7 +14,7 @@ from typing import Literal
 
 import torch
 
-from ._policy import Gauge, _where
+from ._policy import Gauge, batch_location
 from ._rules import _eig as rules
 from .exceptions import (
     DefectiveEigenvalueError,
@@ -222,7 +222,7 @@ def _report_defective(
     d = float(distance.reshape(-1)[flat])
     mult = int(same.reshape(-1, n, n)[batch, i].sum())
     count = int(bad.sum())
-    where = _where(w.shape[:-1], batch)
+    where = batch_location(w.shape[:-1], batch)
     near = f"; the estimated relative distance to a defective matrix is {d:.3g}" if d < 1 else ""
     message = (
         f"{fn} {mode}: eigenvalue {_fmt(value)}{where} is defective or nearly defective "
@@ -274,7 +274,8 @@ def _report_gauge(
         mult = int(members.sum())
         parts.append(
             f"the loss depends on the choice of basis inside the repeated eigenvalue "
-            f"{_fmt(value)} (multiplicity {mult}){_where(w.shape[:-1], batch)}: its relative "
+            f"{_fmt(value)} (multiplicity {mult}){batch_location(w.shape[:-1], batch)}: "
+            "its relative "
             "within-cluster cotangent |(V^H gV - V^H V Re diag(V^H gV))_ij| / "
             f"(||gV_j|| max(1, kappa_j)) is "
             f"{worst_basis:.3g} > rtol = {rtol:.3g}. A basis of a repeated eigenvalue's "
@@ -290,7 +291,7 @@ def _report_gauge(
         kind = "real" if bool((w.imag == 0).all()) else "complex"
         parts.append(
             f"the loss depends on the complex phase of eigenvector {i} (eigenvalue "
-            f"{_fmt(value)}){_where(w.shape[:-1], batch)}: relative |Im diag(V^H gV)_i| / "
+            f"{_fmt(value)}){batch_location(w.shape[:-1], batch)}: relative |Im diag(V^H gV)_i| / "
             f"(||gV_i|| max(1, kappa_i)) "
             f"is {worst_phase:.3g} > rtol = {rtol:.3g} (all eigenvalues are {kind}). "
             "Eigenvectors of eig are defined only up to a factor e^(i phi); use phase-invariant "
@@ -322,7 +323,7 @@ def _report_mean(
     value = complex(w.reshape(-1, n)[batch][members].mean())
     warnings.warn(
         f"{fn} {mode}: the loss weights the individual eigenvalues of the repeated eigenvalue "
-        f"{_fmt(value)} (multiplicity {int(members.sum())}){_where(w.shape[:-1], batch)} "
+        f"{_fmt(value)} (multiplicity {int(members.sum())}){batch_location(w.shape[:-1], batch)} "
         f"unequally (relative spread {float(spread.reshape(-1)[flat]):.3g} > {spread_tol:.3g}). "
         "Individual eigenvalues of a repeated eigenvalue are not differentiable; eigengrad used "
         "the cluster mean (the derivative of the mean eigenvalue of the cluster, which is "

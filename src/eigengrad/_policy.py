@@ -118,7 +118,8 @@ def _max_or_zero(x: torch.Tensor | None, zero: torch.Tensor) -> torch.Tensor:
     return zero if x is None else x.amax().to(zero.dtype)
 
 
-def _where(batch_shape: torch.Size, flat: int) -> str:
+def batch_location(batch_shape: torch.Size, flat: int) -> str:
+    """Return `` (batch index (i, j))`` for flat batch index ``flat``, or ``""`` unbatched."""
     if len(batch_shape) == 0:
         return ""
     index = []
@@ -134,7 +135,7 @@ def _cluster_at(w: torch.Tensor, same: torch.Tensor, batch: int, i: int) -> tupl
     w_flat = w.reshape(-1, n)[batch]
     members = same.reshape(-1, n, n)[batch, i]
     value = float(w_flat[members].mean())
-    return value, int(members.sum()), _where(w.shape[:-1], batch)
+    return value, int(members.sum()), batch_location(w.shape[:-1], batch)
 
 
 def _report_gauge(
@@ -173,7 +174,7 @@ def _report_gauge(
             value = float(w.reshape(-1, n)[batch, i])
             parts.append(
                 f"the loss depends on the complex phase of eigenvector {i} (eigenvalue "
-                f"{value:.5g}){_where(w.shape[:-1], batch)}: relative |Im diag(V^H gV)| is "
+                f"{value:.5g}){batch_location(w.shape[:-1], batch)}: relative |Im diag(V^H gV)| is "
                 f"{worst_phase:.3g} > rtol = {rtol:.3g}. Eigenvectors are defined only up to a "
                 "phase e^(i phi); use phase-invariant quantities (|v|, v v^H) or "
                 "fix_gauge=True"

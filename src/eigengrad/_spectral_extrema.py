@@ -15,7 +15,7 @@ import torch
 
 from ._eig import _Eig, _options
 from ._inspect import inspect
-from ._policy import _where
+from ._policy import batch_location
 from .exceptions import InputShapeError, SubgradientWarning
 
 
@@ -45,7 +45,7 @@ def _maximiser_weights(
         warnings.warn(
             f"{fn}: the {quantity} {float(top.reshape(-1)[flat]):.6g} is attained by "
             f"{int(ties.reshape(-1)[flat])} distinct eigenvalues ({shown})"
-            f"{_where(w.shape[:-1], flat)}"
+            f"{batch_location(w.shape[:-1], flat)}"
             + (" that are not a complex-conjugate pair" if real_input else "")
             + f" (tie tolerance {float(tol.reshape(-1)[flat]):.3g}). The {quantity} is not "
             "differentiable at a tie; eigengrad returned the subgradient that averages the "

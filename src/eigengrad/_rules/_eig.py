@@ -40,36 +40,16 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
+from ._array import conj as _conj
+from ._array import ct as _ct
+from ._array import diag_embed as _diag_embed
+
 Array = Any
-
-
-def _conj(x: Array) -> Array:
-    """Complex conjugate; a lazy, ``vmap``-batchable view where the array type offers one.
-
-    (``array_api_compat`` maps ``conj`` to torch's ``conj_physical``, which has no batching rule
-    under ``torch.func.vmap``.)
-    """
-    xp = array_namespace(x)
-    if not xp.isdtype(x.dtype, "complex floating"):
-        return x
-    method = getattr(x, "conj", None)
-    return method() if callable(method) else xp.conj(x)
-
-
-def _ct(x: Array) -> Array:
-    """Conjugate transpose of the last two axes."""
-    return _conj(x).mT
 
 
 def _diag(x: Array) -> Array:
     xp = array_namespace(x)
     return xp.linalg.diagonal(x)
-
-
-def _diag_embed(d: Array) -> Array:
-    xp = array_namespace(d)
-    n = d.shape[-1]
-    return xp.expand_dims(d, axis=-1) * xp.eye(n, dtype=d.dtype)
 
 
 def inverse_gaps(w: Array, keep: Array | None) -> Array:

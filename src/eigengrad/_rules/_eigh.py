@@ -30,29 +30,15 @@ Hermitian matrices".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from array_api_compat import array_namespace
 
+from ._array import ct as _ct
+from ._array import diag_embed as _diag_embed
+from ._array import eye as _eye
+
 Array = Any
-
-
-def _ct(x: Array) -> Array:
-    """Conjugate transpose of the last two axes."""
-    xp = array_namespace(x)
-    return xp.conj(x).mT if xp.isdtype(x.dtype, "complex floating") else x.mT
-
-
-@lru_cache(maxsize=128)
-def _eye(xp: Any, n: int, dtype: Any, device: Any) -> Array:
-    """Return a cached identity (read-only): no re-creation in every backward call."""
-    return xp.eye(n, dtype=dtype, device=device)
-
-
-def _diag_embed(d: Array, dtype: Any) -> Array:
-    xp = array_namespace(d)
-    return _eye(xp, d.shape[-1], dtype, d.device) * xp.astype(d[..., None, :], dtype)
 
 
 def skew_hermitian(S: Array) -> Array:

@@ -12,6 +12,8 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
+from ._array import conj
+
 Array = Any
 
 
@@ -31,5 +33,5 @@ def fix_gauge(V: Array) -> Array:
     pivot_index = xp.argmax(xp.abs(V), axis=-2, keepdims=True)
     pivot = xp.take_along_axis(V, pivot_index, axis=-2)
     if xp.isdtype(V.dtype, "complex floating"):
-        return V * (xp.conj(pivot) / xp.astype(xp.abs(pivot), V.dtype))
+        return V * (conj(pivot) / xp.astype(xp.abs(pivot), V.dtype))
     return V * xp.sign(pivot)

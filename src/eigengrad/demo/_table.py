@@ -26,7 +26,7 @@ _WIDTHS = (30, 26, 30, 38)
 
 def render(title: str, rows: list[Row]) -> str:
     """Render rows as a fixed-width table with wrapped cells."""
-    header = ("case", "loss", "torch.linalg.eigh (native)", "eigengrad")
+    header = ("case", "loss", "torch (native)", "eigengrad")
     lines = [title, "=" * len(title)]
 
     def emit(cells: tuple[str, ...], mark: str) -> None:
