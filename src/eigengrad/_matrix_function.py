@@ -316,13 +316,13 @@ def matrix_function(
     - JVP: ``d f(A) = V (D ∘ K) V^H``;
     - VJP: ``gA = V (D ∘ (V^H G V)) V^H``, ``G = (gY + gY^H) / 2``.
 
-    Exact at every degeneracy: no gap is ever a denominator. Near-equal eigenvalues use the
-    midpoint rule ``f'((w_i + w_j) / 2)`` wherever its estimated truncation error is below the
-    cancellation error of the quotient (a scale-aware switch-over without tolerance; accuracy
-    about ``eps^(2/3)``). Every second-order composition (double backward, forward-over-reverse,
-    reverse-over-forward, forward-over-forward) uses the second divided differences
-    ``f[w_i, w_j, w_k]`` (``O(n³)`` memory), exact at repeated eigenvalues; third derivatives
-    raise ``NotImplementedError``.
+    Exact at every degeneracy: no gap is ever a denominator. Near-equal eigenvalues use
+    Simpson's rule ``(f'(w_i) + 4 f'((w_i + w_j) / 2) + f'(w_j)) / 6`` wherever its estimated
+    truncation error is below the cancellation error of the quotient (a scale-aware switch-over
+    without tolerance; accuracy at least ``eps^(2/3)``). Every second-order composition
+    (double backward, forward-over-reverse, reverse-over-forward, forward-over-forward) uses
+    the second divided differences ``f[w_i, w_j, w_k]`` (``O(n³)`` memory), exact at repeated
+    eigenvalues; third derivatives raise ``NotImplementedError``.
 
     References
     ----------
