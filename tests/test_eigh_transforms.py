@@ -96,3 +96,48 @@ def test_double_backward_at_separated_spectrum_matches_native():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         torch.testing.assert_close(second(eg.eigh), second(torch.linalg.eigh))
+
+
+@pytest.mark.parametrize("spectrum", [[1.0, 1.0 + 1e-5, 3.0], [-1.0, 0.5, 2.0]])
+def test_all_second_order_compositions_agree(spectrum):
+    # [1, 1 + 1e-5, 3] is unresolved: eigengrad's own rules (not torch's node) are exercised
+    A, _, _ = matrix_with_spectrum(spectrum, seed=1)
+
+    def make(solver):
+        def f(A):
+            A = (A + A.mT) / 2
+            w, V = solver(A)
+            return w[-1] + V[0, 2] ** 2 + w[0] ** 3
+
+        return f
+
+    H_ref = hessian(make(torch.linalg.eigh))(A)
+    for T in (
+        lambda f: jacfwd(jacfwd(f)),
+        hessian,
+        lambda f: jacrev(jacrev(f)),
+        lambda f: jacrev(jacfwd(f)),
+    ):
+        torch.testing.assert_close(T(make(eg.eigh))(A), H_ref, rtol=1e-9, atol=1e-9)
+
+
+def test_second_order_forward_complex():
+    A, _, _ = matrix_with_spectrum([1.0, 2.0, 3.5], seed=2, dtype=torch.complex128)
+    Y0 = A.imag.clone()
+
+    def make(solver):
+        def f(X):
+            M = torch.complex(X, Y0)
+            w, V = solver((M + M.mH) / 2)
+            return w[0] ** 2 + (V.abs() ** 4).sum()
+
+        return f
+
+    H_ref = hessian(make(torch.linalg.eigh))(A.real)
+    torch.testing.assert_close(jacfwd(jacfwd(make(eg.eigh)))(A.real), H_ref)
+
+
+def test_second_order_forward_at_a_cluster_raises_instead_of_a_wrong_value():
+    eye = torch.eye(3, dtype=torch.float64)
+    with pytest.raises(NotImplementedError, match="does not exist in general"):
+        jacfwd(jacfwd(lambda A: eg.eigvalsh((A + A.mT) / 2)[-1]))(eye)

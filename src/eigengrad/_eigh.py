@@ -200,18 +200,74 @@ class _Eigh(torch.autograd.Function):
         w, V = ctx.saved_tensors
         opts: _Options = ctx.opts
         if not opts.probe.clustered:
-            dw, dV, _K = re.eigh_jvp(V, dA, re.inverse_gaps(w))
+            return _EighTangent.apply(w, V, dA, None, opts.fn)
+        labels, _ = _policy.clusters(w, opts.rtol, opts.atol)
+        return _EighTangent.apply(w, V, dA, labels, opts.fn)
+
+
+class _EighTangent(torch.autograd.Function):
+    """``(dw, dV)``, the eigh JVP at ``(w, V)`` along ``dA``, as a differentiable primitive.
+
+    torch runs a Function's ``jvp`` with forward gradients disabled, so tangents computed there
+    with plain operations would be constants for an outer forward level (``jacfwd(jacfwd(.))``
+    would silently give zero). Returned as this Function's output, the tangent carries its own
+    rules: :func:`eigengrad._rules._eigh.eigh_jvp_jvp` (forward) and
+    :func:`eigengrad._rules._eigh.eigh_jvp_vjp` (reverse). At a cluster (``labels`` given) the
+    first-order tangent is exact but its own derivative does not exist in general: raise.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(
+        w: torch.Tensor, V: torch.Tensor, dA: torch.Tensor, labels: torch.Tensor | None, fn: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if labels is None:
+            dw, dV, _ = re.eigh_jvp(V, dA, re.inverse_gaps(w))
             return dw, dV
-        labels, same = _policy.clusters(w, opts.rtol, opts.atol)
+        same = rc.same_cluster(labels)
         dw, dV, K = re.eigh_jvp(V, dA, re.inverse_gaps(w, ~same))
-        multiple = rc.is_multiple(same)
         # On a cluster the one-sided directional derivative is eigvalsh(K_cc), sorted.
-        if is_transformed(multiple) or bool(multiple.any()):
-            dw = re.cluster_eigvalsh(K, labels, multiple)
-        return dw, dV
+        return re.cluster_eigvalsh(K, labels, rc.is_multiple(same)), dV
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+        w, V, dA, labels, fn = inputs
+        ctx.clustered, ctx.fn = labels is not None, fn
+        ctx.save_for_backward(w, V, dA)
+        ctx.save_for_forward(w, V, dA)
+        ctx.set_materialize_grads(False)
+
+    @staticmethod
+    def _refuse(ctx: Any) -> None:
+        if ctx.clustered:
+            raise NotImplementedError(
+                f"{ctx.fn}: the derivative of the forward-mode eigh derivative at a cluster of "
+                "repeated eigenvalues does not exist in general (eigvalsh of the compressed "
+                "perturbation is not smooth); eigengrad raises rather than return a wrong "
+                "second derivative. Use a spectral function (eg.matrix_function, "
+                "eg.trace_function), whose second derivatives are exact at repeated eigenvalues."
+            )
+
+    @staticmethod
+    def jvp(ctx: Any, w_dot: Any, V_dot: Any, dA_dot: Any, *_: Any) -> Any:
+        _EighTangent._refuse(ctx)
+        w, V, dA = ctx.saved_tensors
+        w_dot = torch.zeros_like(w) if w_dot is None else w_dot
+        V_dot = torch.zeros_like(V) if V_dot is None else V_dot
+        dA_dot = torch.zeros_like(dA) if dA_dot is None else dA_dot
+        return re.eigh_jvp_jvp(w, V, dA, re.inverse_gaps(w), w_dot, V_dot, dA_dot)
+
+    @staticmethod
+    def backward(ctx: Any, g_dw: Any, g_dV: Any) -> Any:
+        _EighTangent._refuse(ctx)
+        w, V, dA = ctx.saved_tensors
+        gw, gV, g_dA = re.eigh_jvp_vjp(w, V, dA, re.inverse_gaps(w), g_dw, g_dV)
+        return gw, gV, g_dA, None, None
 
 
 cache_forward_signature(_Eigh)
+cache_forward_signature(_EighTangent)
 
 
 def _decompose(A: torch.Tensor, opts: _Options) -> tuple[torch.Tensor, torch.Tensor]:

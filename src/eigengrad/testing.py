@@ -100,7 +100,11 @@ def projector_loss_gradient(
 def function_divided_differences(
     w: torch.Tensor, f: torch.Tensor, df: torch.Tensor
 ) -> torch.Tensor:
-    """Return first divided differences ``(f_i - f_j)/(w_i - w_j)`` (``df_i`` if equal)."""
+    """Return first divided differences ``(f_i - f_j)/(w_i - w_j)`` (``df_i`` if equal).
+
+    The plain quotient loses about ``eps / gap`` to cancellation: use it as a reference only at
+    gaps well above rounding level (the tests use it at gaps >= 1e-9), or pass closed forms.
+    """
     num = f.unsqueeze(-1) - f.unsqueeze(-2)
     den = w.unsqueeze(-1) - w.unsqueeze(-2)
     equal = den == 0

@@ -34,6 +34,7 @@ from typing import Any
 
 from array_api_compat import array_namespace
 
+from ._array import conj as _conj
 from ._array import ct as _ct
 from ._array import diag_embed as _diag_embed
 from ._array import eye as _eye
@@ -109,6 +110,53 @@ def eigh_jvp(V: Array, dA: Array, F: Array) -> tuple[Array, Array, Array]:
     K = _ct(V) @ dA @ V
     dw = xp.real(xp.linalg.diagonal(K))
     return dw, V @ (F * K), K
+
+
+def eigh_jvp_jvp(
+    w: Array, V: Array, dA: Array, F: Array, w_dot: Array, V_dot: Array, dA_dot: Array
+) -> tuple[Array, Array]:
+    """Second-order forward rule: the JVP of :func:`eigh_jvp` itself, off clusters.
+
+    Differentiating ``K = V^H dA V``, ``dw = Re diag K``, ``dV = V (F ∘ K)`` along
+    ``(w_dot, V_dot, dA_dot)``: ``K' = V'^H dA V + V^H dA' V + V^H dA V'``,
+    ``F'_ij = -F_ij^2 (w'_j - w'_i)``, so ``dw' = Re diag K'`` and
+    ``dV' = V' (F ∘ K) + V (F' ∘ K + F ∘ K')``.
+    """
+    xp = array_namespace(V)
+    K = _ct(V) @ dA @ V
+    K_dot = _ct(V_dot) @ dA @ V + _ct(V) @ dA_dot @ V + _ct(V) @ dA @ V_dot
+    F_dot = -(F * F) * (w_dot[..., None, :] - w_dot[..., :, None])
+    dw_dot = xp.real(xp.linalg.diagonal(K_dot))
+    dV_dot = V_dot @ (F * K) + V @ (xp.astype(F_dot, K.dtype) * K + F * K_dot)
+    return dw_dot, dV_dot
+
+
+def eigh_jvp_vjp(
+    w: Array, V: Array, dA: Array, F: Array, g_dw: Array | None, g_dV: Array | None
+) -> tuple[Array, Array, Array]:
+    """Reverse rule of :func:`eigh_jvp` off clusters: cotangents of ``(w, V, dA)``.
+
+    With ``G = V^H g_dV`` and ``gK = F ∘ G + diag(g_dw)`` (the adjoint of ``K -> (dw, dV)``
+    for ``Re<., .>``): ``g_dA = V gK V^H``,
+    ``gV = g_dV (F ∘ K)^H + dA^H V gK + dA V gK^H``, and through ``F``, with
+    ``N = Re(conj(G) ∘ K) ∘ F^2``: ``gw_k = sum_j N_kj - sum_i N_ik``.
+    """
+    xp = array_namespace(V)
+    K = _ct(V) @ dA @ V
+    gK = xp.zeros_like(K)
+    gV = xp.zeros_like(V)
+    gw = xp.zeros_like(w)
+    if g_dV is not None:
+        G = _ct(V) @ g_dV
+        gK = gK + F * G
+        gV = gV + g_dV @ _ct(F * K)
+        N = xp.real(_conj(G) * K) * F * F
+        gw = gw + xp.sum(N, axis=-1) - xp.sum(N, axis=-2)
+    if g_dw is not None:
+        gK = gK + _diag_embed(g_dw, K.dtype)
+    g_dA = V @ gK @ _ct(V)
+    gV = gV + _ct(dA) @ V @ gK + dA @ V @ _ct(gK)
+    return gw, gV, g_dA
 
 
 def cluster_eigvalsh(K: Array, labels: Array, multiple: Array) -> Array:
