@@ -415,3 +415,22 @@ def test_forward_mode_cluster_projector_is_exact():
     _, t = torch.func.jvp(lambda X: pc(X, eg.eig), (A,), (E,))
     fd = directional_fd(lambda X: pc(X, torch.linalg.eig), A, E, h=1e-5)
     assert abs(float(t) - fd) < 1e-7 * max(1.0, abs(fd))
+
+
+def test_forward_over_forward_raises_instead_of_silent_zero():
+    from torch.func import hessian, jacfwd, jacrev
+
+    A = torch.randn(4, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+
+    def make(solver):
+        def f(A):
+            w, V = solver(A)
+            return (w.real**2 + w.imag).sum() + (V.abs() ** 2)[0].sum()
+
+        return f
+
+    with pytest.raises(NotImplementedError, match="forward mode over forward mode"):
+        jacfwd(jacfwd(make(eg.eig)))(A)
+    H = hessian(make(torch.linalg.eig))(A)
+    torch.testing.assert_close(jacrev(jacfwd(make(eg.eig)))(A), H)
+    torch.testing.assert_close(hessian(make(eg.eig))(A), H)

@@ -19,6 +19,7 @@ import torch
 from . import _eig_policy as policy
 from . import _policy
 from ._inspect import cache_forward_signature, inspect
+from ._nested_forward import guard_nested_forward
 from ._rules import _clusters as rc
 from ._rules import _eig as rules
 from ._validation import check_finite_hermitian, check_square, machine_eps
@@ -230,7 +231,15 @@ class _Eig(torch.autograd.Function):
             mode="jvp",
         )
         _, dV = rules.eig_jvp(V, K, _inverse_gaps(w, keep))
-        return _cluster_mean(mean, dK), dV
+        return guard_nested_forward((w, V), (_cluster_mean(mean, dK), dV), _NESTED_FORWARD)
+
+
+_NESTED_FORWARD = (
+    "eigengrad.eig: forward mode over forward mode (e.g. jacfwd(jacfwd(f))) needs the second "
+    "derivative of the forward rule, which eigengrad does not implement for eig; it raises "
+    "rather than return zero. Use reverse mode for one of the two levels (torch.func.hessian, "
+    "jacrev(jacfwd(f)) or jacrev(jacrev(f)))."
+)
 
 
 cache_forward_signature(_Eig)
