@@ -188,11 +188,11 @@ class _Eigh(torch.autograd.Function):
         elif gV is not None:
             if V.is_complex():
                 inspect(_policy.check_phase, w, gV, S_diag, **common)
-            if opts.probe.resolved:
-                F = re.inverse_gaps(w)  # well separated: every 1/gap term, as natively
-            else:
-                assert skew_S is not None
-                F = re.inverse_gaps(w, _policy.noise_keep(skew_S, gV, opts.rtol))
+            F = re.inverse_gaps(w)  # no cluster: every gap is finite
+            if not opts.probe.resolved:
+                # tiny gaps: drop the pairs whose cotangent is rounding noise (noise / gap)
+                norms = torch.linalg.vector_norm(gV, dim=-2)
+                F = F * re.above_noise(skew_S, norms, opts.rtol)
         return re.eigh_vjp(V, gw, F, skew_S), None
 
     @staticmethod

@@ -83,18 +83,6 @@ def clustered_cotangent(
     return keep, mean
 
 
-def noise_keep(skew_S: torch.Tensor, gV: torch.Tensor, rtol: float) -> torch.Tensor:
-    """Pairs whose ``1/gap`` term is kept on a spectrum without clusters (no synchronisation).
-
-    A pair is dropped when its relative anti-Hermitian cotangent is rounding noise (below
-    ``rtol``): at tiny but resolvable gaps, noise / gap would otherwise spoil the exact gradients
-    of basis-invariant losses. Pure tensor code: safe under every ``torch.func`` transform.
-    """
-    ratio = re.relative_skew(skew_S, torch.linalg.vector_norm(gV, dim=-2))
-    eye = torch.eye(ratio.shape[-1], dtype=torch.bool, device=ratio.device)
-    return (ratio > rtol) & ~eye
-
-
 def check_phase(
     w: torch.Tensor,
     gV: torch.Tensor,

@@ -123,3 +123,11 @@ def test_fix_gauge_real_and_complex():
     out = np.asarray(fix_gauge(Vc))
     np.testing.assert_allclose(out, [[0.6j, 0.0], [0.8, 1.0]], atol=1e-15)
     assert fix_gauge(xp.zeros((0, 0))).shape == (0, 0)
+
+
+def test_above_noise_equals_relative_skew_threshold():
+    rng = np.random.default_rng(3)
+    skew = xp.asarray(rng.standard_normal((4, 4)) * 10.0 ** rng.integers(-18, 0, (4, 4)))
+    norms = xp.asarray([1.0, 0.0, 2.0, 1e-3])
+    expect = re.relative_skew(skew, norms) > 1e-14
+    assert as_list(re.above_noise(skew, norms, 1e-14)) == as_list(expect)

@@ -222,6 +222,15 @@ def relative_skew(skew_S: Array, gV_norms: Array) -> Array:
     return xp.abs(skew_S) / xp.where(scale > 0, scale, xp.ones_like(scale))
 
 
+def above_noise(skew_S: Array, gV_norms: Array, rtol: float) -> Array:
+    """Boolean ``|skew(S)_ij| > rtol (‖gV_i‖ + ‖gV_j‖)``: the pairs whose ``1/gap`` term is kept.
+
+    Equivalent to ``relative_skew(...) > rtol`` in fewer operations (no division).
+    """
+    xp = array_namespace(skew_S)
+    return xp.abs(skew_S) > rtol * (gV_norms[..., :, None] + gV_norms[..., None, :])
+
+
 def phase_dependence(S_diag: Array, gV_norms: Array) -> Array:
     """Relative phase dependence ``|Im S_ii| / ‖gV_i‖`` of a complex cotangent, ``(..., n)``."""
     xp = array_namespace(S_diag)
