@@ -30,3 +30,5 @@ from ._eigsh import eigsh as eigsh
 from ._laplacian import graph_laplacian as graph_laplacian
 from ._operator import LinearOperator as LinearOperator
 from ._operator import aslinearoperator as aslinearoperator
+from ._power import PowerResult as PowerResult
+from ._power import power_iteration as power_iteration

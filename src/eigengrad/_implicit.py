@@ -140,11 +140,17 @@ class _Implicit(torch.autograd.Function):
         ctx.set_materialize_grads(False)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx: Any, gw: torch.Tensor | None, gX: torch.Tensor | None) -> Any:
         w, X = ctx.saved_tensors
         if gw is None and gX is None:
             return None, None, None, None
+        if torch.is_grad_enabled():
+            raise NotImplementedError(
+                f"{ctx.spec.fn}: double backward (create_graph=True) is not implemented: the "
+                f"first derivative solves projected linear systems with MINRES, whose derivative "
+                f"would need second-order perturbation terms of the eigenpairs. For second "
+                f"derivatives use eg.eigh on a dense matrix."
+            )
         return _vjp(w, X, gw, gX, ctx.spec), None, None, None
 
     @staticmethod

@@ -65,17 +65,17 @@ def _orthonormalize(
             V = V - B @ c
             if AV is not None and AB is not None:
                 AV = AV - AB @ c
-        norms = torch.linalg.vector_norm(V, dim=0)
-        keep = norms > torch.finfo(real).tiny ** 0.5
-        V = V[:, keep] / norms[keep].to(V.dtype)
-        if AV is not None:
-            AV = AV[:, keep] / norms[keep].to(V.dtype)
         if V.shape[1] == 0:
             return V, AV
+        # SVQB on the column-scaled Gram matrix; the scaling is folded into one product V @ T
         G = V.mH @ V
-        d, U = torch.linalg.eigh((G + G.mH) / 2)
+        G = (G + G.mH) / 2
+        norms = G.diagonal().real.clamp_min(0).sqrt()
+        nonzero = norms > torch.finfo(real).tiny ** 0.5
+        inv = torch.where(nonzero, 1 / torch.where(nonzero, norms, 1.0), 0.0).to(V.dtype)
+        d, U = torch.linalg.eigh(inv[:, None] * G * inv[None, :])
         keep_d = d > 100 * eps * V.shape[1] * d.max().clamp_min(eps)
-        T = U[:, keep_d] / d[keep_d].sqrt().to(V.dtype)
+        T = inv[:, None] * (U[:, keep_d] / d[keep_d].sqrt().to(V.dtype))
         V = V @ T
         if AV is not None:
             AV = AV @ T
