@@ -32,3 +32,5 @@ from ._operator import LinearOperator as LinearOperator
 from ._operator import aslinearoperator as aslinearoperator
 from ._power import PowerResult as PowerResult
 from ._power import power_iteration as power_iteration
+from .exceptions import ConvergenceWarning as ConvergenceWarning
+from .exceptions import SplitClusterWarning as SplitClusterWarning
