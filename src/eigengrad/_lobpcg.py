@@ -173,13 +173,12 @@ def lobpcg(
         if precond is not None:
             W = precond(W)
         if P is not None and AP is not None:
-            P, AP = _orthonormalize(P, AP, [(X, AX)])
-            if P.shape[1] == 0:
-                P = AP = None
-        against: list[tuple[torch.Tensor, torch.Tensor | None]] = [(X, None)]
-        if P is not None:
-            against.append((P, None))
-        W, _ = _orthonormalize(W, None, against)
+            # scale only: the Rayleigh-Ritz step handles a non-orthogonal P via S^H S
+            p_norms = torch.linalg.vector_norm(P, dim=0)
+            ok = p_norms > torch.finfo(p_norms.dtype).tiny ** 0.5
+            scale_p = torch.where(ok, 1 / torch.where(ok, p_norms, 1.0), 0.0).to(P.dtype)
+            P, AP = P * scale_p, AP * scale_p
+        W, _ = _orthonormalize(W, None, [(X, None)])
         if W.shape[1] == 0:
             break  # stagnation: no new direction
         AW = apply(W)

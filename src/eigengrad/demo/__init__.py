@@ -13,6 +13,10 @@ from ._table import Row, render
 
 SECTIONS: list[tuple[str, str]] = [
     ("eigh: repeated and nearly repeated eigenvalues", "eigengrad.demo._eigh_rows"),
+    (
+        "eigsh: partial eigenpairs of sparse and matrix-free operators",
+        "eigengrad.demo._partial_rows",
+    ),
 ]
 
 
