@@ -11,6 +11,8 @@ import scipy.sparse as sps
 import scipy.sparse.linalg as spla
 import torch
 import torch.autograd.forward_ad as fwAD
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import eigengrad as eg
 from eigengrad.exceptions import (
@@ -409,3 +411,28 @@ def test_linear_operator_validation_and_wrapping():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert torch.allclose(eg.eigsh(op, 3).eigenvalues, torch.linalg.eigvalsh(L.to_dense())[:3])
+
+
+# ---------------------------------------------------------------- properties
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+@settings(derandomize=True, max_examples=6, deadline=None)
+@given(seed=st.integers(0, 10_000), which=st.sampled_from(["smallest", "largest"]))
+def test_jvp_vjp_adjoint(seed, which):
+    n, k = 60, 3
+    gen = torch.Generator().manual_seed(seed)
+    w0 = torch.sort(torch.rand(n, generator=gen, dtype=F64) * 10).values
+    A0 = hermitian_from_spectrum(w0, random_unitary(n, seed=seed))
+    dA = eg.testing.symmetric_direction(n, seed=seed + 1)
+    gw = torch.randn(k, generator=gen, dtype=F64)
+    gX = torch.randn(n, k, generator=gen, dtype=F64)
+    with fwAD.dual_level():
+        w, X, _ = eg.eigsh(fwAD.make_dual(A0, dA), k, which=which, method="lobpcg")
+        dw, dX = fwAD.unpack_dual(w).tangent, fwAD.unpack_dual(X).tangent
+    A = A0.clone().requires_grad_()
+    w, X, _ = eg.eigsh(A, k, which=which, method="lobpcg")
+    (gA,) = torch.autograd.grad((w * gw).sum() + (X * gX).sum(), A)
+    lhs = float((gA * dA).sum())
+    rhs = float((gw * dw).sum() + (gX * dX).sum())
+    assert abs(lhs - rhs) <= 1e-7 * (abs(lhs) + abs(rhs) + 1e-3)
