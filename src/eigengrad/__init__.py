@@ -56,3 +56,13 @@ from .exceptions import (
 )
 
 __version__ = "0.1.0"
+from ._eigsh import ConvergenceInfo as ConvergenceInfo
+from ._eigsh import EigshResult as EigshResult
+from ._eigsh import eigsh as eigsh
+from ._laplacian import graph_laplacian as graph_laplacian
+from ._operator import LinearOperator as LinearOperator
+from ._operator import aslinearoperator as aslinearoperator
+from ._power import PowerResult as PowerResult
+from ._power import power_iteration as power_iteration
+from .exceptions import ConvergenceWarning as ConvergenceWarning
+from .exceptions import SplitClusterWarning as SplitClusterWarning

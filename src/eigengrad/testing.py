@@ -227,3 +227,37 @@ def directional_fd(
         return float(
             (-f(A + 2 * h * E) + 8 * f(A + h * E) - 8 * f(A - h * E) + f(A - 2 * h * E)) / (12 * h)
         )
+
+
+def hypercube_edges(d: int) -> torch.Tensor:
+    """Edge index ``(2, d 2^d)`` of the ``d``-dimensional hypercube graph, both directions.
+
+    Its Laplacian has eigenvalues ``2 j`` with multiplicity ``binomial(d, j)``: exact clusters.
+
+    Examples
+    --------
+    >>> hypercube_edges(2).shape
+    torch.Size([2, 8])
+    """
+    nodes = torch.arange(2**d)
+    src = nodes.repeat(d)
+    dst = torch.cat([nodes ^ (1 << b) for b in range(d)]) if d else nodes[:0]
+    return torch.stack([src, dst])
+
+
+def cycle_edges(n: int) -> torch.Tensor:
+    """Edge index ``(2, 2n)`` of the cycle graph ``C_n``, both directions.
+
+    Its Laplacian has eigenvalues ``2 - 2 cos(2 pi j / n)``: ``0`` once, then pairs.
+    """
+    i = torch.arange(n)
+    j = (i + 1) % n
+    return torch.stack([torch.cat([i, j]), torch.cat([j, i])])
+
+
+def grid_edges(nx: int, ny: int) -> torch.Tensor:
+    """Edge index of the ``nx × ny`` grid graph (4-neighbour), both directions."""
+    idx = torch.arange(nx * ny).reshape(nx, ny)
+    a = torch.cat([idx[:-1, :].reshape(-1), idx[:, :-1].reshape(-1)])
+    b = torch.cat([idx[1:, :].reshape(-1), idx[:, 1:].reshape(-1)])
+    return torch.stack([torch.cat([a, b]), torch.cat([b, a])])

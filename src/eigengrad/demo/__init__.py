@@ -15,6 +15,10 @@ SECTIONS: list[tuple[str, str]] = [
     ("eigh: repeated and nearly repeated eigenvalues", "eigengrad.demo._eigh_rows"),
     ("spectral functions and extreme eigenvalues", "eigengrad.demo._spectral_rows"),
     ("eig: phases, defective eigenvalues, spectral abscissa", "eigengrad.demo._eig_rows"),
+    (
+        "eigsh: partial eigenpairs of sparse and matrix-free operators",
+        "eigengrad.demo._partial_rows",
+    ),
 ]
 
 

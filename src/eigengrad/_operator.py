@@ -1,0 +1,392 @@
+"""Hermitian linear operators: dense tensors, torch sparse tensors and matrix-free callables.
+
+:class:`LinearOperator` is the public matrix-free type. :func:`as_problem` turns any accepted input
+into a :class:`Problem`: a no-grad product for the iterative solvers, and a *differentiable*
+product ``Z = sym(A) V`` through which implicit derivatives reach the input (a dense gradient for
+dense input, the stored entries for sparse input, the parameters of a matrix-free operator).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ._rules import _partial as rp
+from ._validation import SUPPORTED_DTYPES, check_finite_hermitian, default_hermitian_rtol
+from .exceptions import (
+    InputDTypeError,
+    InputShapeError,
+    NonFiniteInputError,
+    NotHermitianError,
+    NotSquareError,
+)
+
+Matmat = Callable[[torch.Tensor], torch.Tensor]
+
+# Stored entries handled at once in the sparse gradient: bounds its workspace (entries x k).
+_CHUNK = 1 << 22
+
+
+class LinearOperator:
+    """A Hermitian linear operator ``V -> A V`` given by a callable (matrix-free).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(n, n)``.
+    matmat : callable
+        ``matmat(V)`` returns ``A @ V`` for ``V`` of shape ``(n, p)``. It may close over tensors
+        that require grad (module parameters): derivatives of :func:`eigengrad.eigsh` reach them
+        through ``torch.autograd`` on ``matmat`` itself. ``A`` must be Hermitian for every value
+        of those parameters; this is not checked (it would cost ``n`` products).
+    dtype : torch.dtype
+        float32, float64, complex64 or complex128.
+    device : torch.device or str, optional
+        Device of the vectors ``matmat`` accepts (default CPU).
+
+    Raises
+    ------
+    InputShapeError, InputDTypeError
+        For a shape that is not ``(n, n)`` or an unsupported dtype.
+
+    Examples
+    --------
+    >>> import torch, eigengrad as eg
+    >>> d = torch.arange(1.0, 6.0, dtype=torch.float64)
+    >>> op = eg.LinearOperator((5, 5), lambda V: d[:, None] * V, dtype=torch.float64)
+    >>> (op @ torch.ones(5, 1, dtype=torch.float64)).flatten()
+    tensor([1., 2., 3., 4., 5.], dtype=torch.float64)
+    """
+
+    def __init__(
+        self,
+        shape: tuple[int, int],
+        matmat: Matmat,
+        *,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+    ) -> None:
+        fn = "eigengrad.LinearOperator"
+        if len(shape) != 2 or shape[0] != shape[1]:
+            raise InputShapeError(
+                f"{fn}: expected a square shape (n, n), received {tuple(shape)}. Partial "
+                f"eigensolvers need a square Hermitian operator."
+            )
+        if dtype not in SUPPORTED_DTYPES:
+            raise InputDTypeError(
+                f"{fn}: expected dtype float32, float64, complex64 or complex128, received {dtype}."
+            )
+        if not callable(matmat):
+            raise InputDTypeError(
+                f"{fn}: expected a callable matmat(V) -> A @ V, received {type(matmat).__name__}."
+            )
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.matmat = matmat
+        self.dtype = dtype
+        self.device = torch.device("cpu") if device is None else torch.device(device)
+
+    def __matmul__(self, V: torch.Tensor) -> torch.Tensor:
+        return self.matmat(V)
+
+    def __repr__(self) -> str:
+        return f"LinearOperator(shape={self.shape}, dtype={self.dtype}, device={self.device})"
+
+
+@dataclass
+class _Sparse:
+    """CSR structure of a sparse Hermitian matrix and of its conjugate transpose."""
+
+    n: int
+    crow: torch.Tensor
+    col: torch.Tensor
+    rows: torch.Tensor  # row index of each stored entry, CSR order
+    crow_t: torch.Tensor
+    col_t: torch.Tensor
+    perm_t: torch.Tensor  # values of A^T in CSR order are values[perm_t]
+
+    def csr(self, values: torch.Tensor, transpose: bool = False) -> torch.Tensor:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            if transpose:
+                return torch.sparse_csr_tensor(
+                    self.crow_t,
+                    self.col_t,
+                    values[self.perm_t].conj(),
+                    (self.n, self.n),
+                    check_invariants=False,
+                )
+            return torch.sparse_csr_tensor(
+                self.crow, self.col, values, (self.n, self.n), check_invariants=False
+            )
+
+
+def _mm(M: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return M @ V
+
+
+class _SparseHermitianMatmul(torch.autograd.Function):
+    """``Z = (A V + A^H V) / 2`` for sparse ``A`` given by its stored values.
+
+    VJP: ``gV = sym(A) gZ``; ``g_values = sym(gZ V^H)`` evaluated on the stored entries only
+    (chunked, never ``n × n``). JVP: ``dZ = sym(dA) V + sym(A) dV``.
+    """
+
+    @staticmethod
+    def forward(values: torch.Tensor, V: torch.Tensor, s: _Sparse) -> torch.Tensor:
+        return (_mm(s.csr(values), V) + _mm(s.csr(values, transpose=True), V)) / 2
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+        values, V, s = inputs
+        ctx.s = s
+        ctx.save_for_backward(values, V)
+        ctx.save_for_forward(values, V)
+        ctx.set_materialize_grads(False)
+
+    @staticmethod
+    def backward(ctx: Any, gZ: torch.Tensor | None) -> Any:
+        values, V = ctx.saved_tensors
+        s: _Sparse = ctx.s
+        if gZ is None:
+            return None, None, None
+        g_values = g_V = None
+        if ctx.needs_input_grad[0]:
+            parts = []
+            step = max(1, _CHUNK // max(1, V.shape[-1]))
+            for start in range(0, values.shape[0], step):
+                rows = s.rows[start : start + step]
+                cols = s.col[start : start + step]
+                parts.append(rp.stored_entries_gradient(V, gZ, rows, cols))
+            g_values = torch.cat(parts) if parts else values.new_zeros(0)
+            if not values.is_complex():
+                g_values = g_values.real if g_values.is_complex() else g_values
+        if ctx.needs_input_grad[1]:
+            g_V = _SparseHermitianMatmul.apply(values, gZ, s)
+        return g_values, g_V, None
+
+    @staticmethod
+    def jvp(ctx: Any, d_values: torch.Tensor | None, dV: torch.Tensor | None, _: Any) -> Any:
+        values, V = ctx.saved_tensors
+        s: _Sparse = ctx.s
+        out = None
+        if d_values is not None:
+            out = _SparseHermitianMatmul.forward(d_values, V, s)
+        if dV is not None:
+            term = _SparseHermitianMatmul.forward(values, dV, s)
+            out = term if out is None else out + term
+        return out
+
+
+@dataclass
+class Problem:
+    """A Hermitian input prepared for a partial eigensolver.
+
+    Attributes
+    ----------
+    n, dtype, device, kind
+        Order, dtype, device, and one of ``"dense"``, ``"sparse"``, ``"operator"``.
+    apply : callable
+        ``V -> A V`` without autograd (used by the iterative solvers).
+    matmat : callable
+        Differentiable ``V -> sym(A) V`` (the only path by which derivatives reach ``A``).
+    dense : callable
+        ``() -> A`` as a dense tensor, without autograd (small problems only).
+    differentiable : bool or None
+        Whether ``A`` carries autograd or forward-AD state (``None``: unknown, an operator).
+    """
+
+    n: int
+    dtype: torch.dtype
+    device: torch.device
+    kind: str
+    apply: Matmat
+    matmat: Matmat
+    dense: Callable[[], torch.Tensor]
+    differentiable: bool | None
+
+
+def _has_tangent(t: torch.Tensor) -> bool:
+    import torch.autograd.forward_ad as fwAD
+
+    try:
+        return fwAD.unpack_dual(t).tangent is not None
+    except RuntimeError:  # pragma: no cover - no dual level active
+        return False
+
+
+def _primal(t: torch.Tensor) -> torch.Tensor:
+    import torch.autograd.forward_ad as fwAD
+
+    return fwAD.unpack_dual(t).primal.detach()
+
+
+def _check_dense_or_sparse(A: torch.Tensor, fn: str) -> None:
+    if A.dtype not in SUPPORTED_DTYPES:
+        raise InputDTypeError(
+            f"{fn}: expected dtype float32, float64, complex64 or complex128, received {A.dtype}. "
+            f"Cast the input, e.g. A.to(torch.float64)."
+        )
+    if A.ndim != 2:
+        raise InputShapeError(
+            f"{fn}: expected one matrix of shape (n, n), received shape {tuple(A.shape)}. "
+            f"Batches are not supported by the partial solvers: loop over the batch."
+        )
+    if A.shape[0] != A.shape[1]:
+        raise NotSquareError(f"{fn}: expected a square matrix, received shape {tuple(A.shape)}.")
+
+
+def _sparse_structure(A: torch.Tensor) -> tuple[_Sparse, torch.Tensor]:
+    """CSR structure and differentiable values of a sparse COO or CSR tensor."""
+    n = A.shape[0]
+    if A.layout == torch.sparse_coo:
+        A = A.coalesce()
+        idx = A.indices()
+        rows, col = idx[0], idx[1]
+        values = A.values()
+        crow = torch.zeros(n + 1, dtype=torch.int64, device=A.device)
+        crow[1:] = torch.cumsum(torch.bincount(rows, minlength=n), 0)
+    else:
+        crow = A.crow_indices().to(torch.int64)
+        col = A.col_indices().to(torch.int64)
+        values = A.values()
+        rows = torch.repeat_interleave(torch.arange(n, device=A.device), crow.diff())
+    # transposed structure: entries sorted by (col, row)
+    key = col * n + rows
+    perm_t = torch.argsort(key)
+    crow_t = torch.zeros(n + 1, dtype=torch.int64, device=A.device)
+    crow_t[1:] = torch.cumsum(torch.bincount(col, minlength=n), 0)
+    s = _Sparse(n, crow, col, rows, crow_t, rows[perm_t], perm_t)
+    return s, values
+
+
+def _check_sparse_hermitian(s: _Sparse, values: torch.Tensor, fn: str) -> None:
+    v = _primal(values)
+    if v.numel() == 0:
+        return
+    magnitude = float(v.abs().max())
+    if magnitude != magnitude or magnitude == float("inf"):
+        raise NonFiniteInputError(
+            f"{fn}: expected finite stored entries; received NaN or infinite values. Check the "
+            f"computation that produced A; eigengrad never returns NaN silently."
+        )
+    # A - A^H on the union pattern, via one sparse subtraction
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        D = (s.csr(v).to_sparse_coo() - s.csr(v, transpose=True).to_sparse_coo()).coalesce()
+    asym = float(D.values().abs().max()) if D.values().numel() else 0.0
+    rtol = default_hermitian_rtol(v.dtype)
+    if asym > rtol * magnitude:
+        kind = "Hermitian" if v.is_complex() else "symmetric"
+        raise NotHermitianError(
+            f"{fn}: expected a {kind} sparse matrix; received one with relative asymmetry "
+            f"max|A - A^H| / max|A| = {asym / magnitude:.3g} > {rtol:.3g}. Store both triangles "
+            f"(e.g. A + A.t()) or symmetrize: (A + A.t().conj()) / 2."
+        )
+
+
+def as_problem(A: Any, fn: str, *, check_hermitian: bool = True) -> Problem:
+    """Prepare a dense tensor, sparse COO/CSR tensor or :class:`LinearOperator` for a solver.
+
+    Raises typed input errors for anything else, for non-square or non-Hermitian matrices and for
+    non-finite entries.
+    """
+    if isinstance(A, LinearOperator):
+        op = A
+
+        def apply_op(V: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return op.matmat(V).detach()
+
+        def dense_op() -> torch.Tensor:
+            eye = torch.eye(op.shape[0], dtype=op.dtype, device=op.device)
+            M = apply_op(eye)
+            return (M + M.mH) / 2
+
+        return Problem(
+            op.shape[0], op.dtype, op.device, "operator", apply_op, op.matmat, dense_op, None
+        )
+    if not isinstance(A, torch.Tensor):
+        raise InputDTypeError(
+            f"{fn}: expected a torch.Tensor (dense, sparse COO or CSR) or an "
+            f"eigengrad.LinearOperator, received {type(A).__name__}. Wrap a callable with "
+            f"eg.LinearOperator((n, n), matmat, dtype=...)."
+        )
+    _check_dense_or_sparse(A, fn)
+    n = A.shape[0]
+    differentiable = A.requires_grad or _has_tangent(A)
+    if A.layout == torch.strided:
+        P = _primal(A)
+        check_finite_hermitian(P, fn, default_hermitian_rtol(A.dtype) if check_hermitian else None)
+        Ps = (P + P.mH) / 2
+
+        def matmat_dense(V: torch.Tensor) -> torch.Tensor:
+            return ((A + A.mH) / 2) @ V
+
+        return Problem(
+            n,
+            A.dtype,
+            A.device,
+            "dense",
+            lambda V: Ps @ V,
+            matmat_dense,
+            lambda: Ps,
+            differentiable,
+        )
+    if A.layout in (torch.sparse_coo, torch.sparse_csr):
+        s, values = _sparse_structure(A)
+        if check_hermitian:
+            _check_sparse_hermitian(s, values, fn)
+        else:
+            v = _primal(values)
+            if v.numel() and not bool(torch.isfinite(v).all()):
+                raise NonFiniteInputError(f"{fn}: expected finite stored entries of A.")
+        Ap = s.csr(_primal(values))
+
+        def matmat_sparse(V: torch.Tensor) -> torch.Tensor:
+            return _SparseHermitianMatmul.apply(values, V, s)
+
+        def dense_sparse() -> torch.Tensor:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+                M = Ap.to_dense()
+            return (M + M.mH) / 2
+
+        return Problem(
+            n,
+            A.dtype,
+            A.device,
+            "sparse",
+            lambda V: _mm(Ap, V),
+            matmat_sparse,
+            dense_sparse,
+            differentiable,
+        )
+    raise InputDTypeError(
+        f"{fn}: expected a strided, sparse COO or sparse CSR tensor, received layout {A.layout}. "
+        f"Convert it with A.to_sparse_csr() or A.to_dense()."
+    )
+
+
+def aslinearoperator(A: torch.Tensor | LinearOperator) -> LinearOperator:
+    """Wrap a dense or sparse (COO/CSR) Hermitian tensor as a :class:`LinearOperator`.
+
+    The operator's ``matmat`` is the differentiable product ``sym(A) V``: derivatives reach a
+    dense ``A`` densely and a sparse ``A`` on its stored entries only.
+
+    Examples
+    --------
+    >>> import torch, eigengrad as eg
+    >>> op = eg.aslinearoperator(torch.eye(3, dtype=torch.float64).to_sparse())
+    >>> op.shape
+    (3, 3)
+    """
+    if isinstance(A, LinearOperator):
+        return A
+    p = as_problem(A, "eigengrad.aslinearoperator")
+    return LinearOperator((p.n, p.n), p.matmat, dtype=p.dtype, device=p.device)

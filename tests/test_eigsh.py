@@ -1,0 +1,438 @@
+"""eg.eigsh: forward accuracy, implicit gradients (dense, sparse, operator), warnings, errors."""
+
+from __future__ import annotations
+
+import resource
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sps
+import scipy.sparse.linalg as spla
+import torch
+import torch.autograd.forward_ad as fwAD
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import eigengrad as eg
+from eigengrad.exceptions import (
+    ConvergenceWarning,
+    GaugeDependenceError,
+    GaugeDependenceWarning,
+    InputError,
+    NonFiniteInputError,
+    NotHermitianError,
+    NotSquareError,
+    SplitClusterWarning,
+    SubgradientWarning,
+)
+from eigengrad.testing import (
+    cycle_edges,
+    grid_edges,
+    hermitian_from_spectrum,
+    hypercube_edges,
+    random_unitary,
+    relative_error,
+)
+
+F64 = torch.float64
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _to_scipy(L: torch.Tensor) -> sps.csr_matrix:
+    L = L.coalesce()
+    i = L.indices().numpy()
+    return sps.csr_matrix((L.values().detach().numpy(), (i[0], i[1])), shape=L.shape)
+
+
+def _operator(edges: torch.Tensor, theta: torch.Tensor, n: int) -> eg.LinearOperator:
+    """Matrix-free Laplacian ``L(theta) V = D V - W V`` written with index_add (autograd).
+
+    Hermitian for every ``theta`` only when each undirected edge carries one shared weight.
+    """
+    src, dst = edges
+
+    def matmat(V: torch.Tensor) -> torch.Tensor:
+        deg = torch.zeros(n, dtype=theta.dtype).index_add(0, src, theta)
+        return deg[:, None] * V - torch.zeros_like(V).index_add(0, src, theta[:, None] * V[dst])
+
+    return eg.LinearOperator((n, n), matmat, dtype=theta.dtype)
+
+
+# ---------------------------------------------------------------- forward
+
+
+@pytest.mark.parametrize("which", ["smallest", "largest"])
+def test_grid_laplacian_matches_scipy(which):
+    n = 900
+    L = eg.graph_laplacian(grid_edges(30, 30), None, n)
+    w, X, info = eg.eigsh(L, 8, which=which, method="lobpcg")
+    ref = np.sort(spla.eigsh(_to_scipy(L), k=8, which="SA" if which == "smallest" else "LA")[0])
+    assert info.method == "lobpcg" and bool(info.converged.all())
+    assert np.abs(w.numpy() - ref).max() <= 1e-9 * info.norm_estimate
+    R = torch.sparse.mm(L, X) - X * w
+    res = torch.linalg.vector_norm(R, dim=0)
+    assert bool((res <= eg._eigsh.default_tol(F64) * info.norm_estimate).all())
+    assert torch.allclose(res, info.residual_norms, rtol=1e-6, atol=1e-14)
+    assert torch.allclose(X.T @ X, torch.eye(8, dtype=F64), atol=1e-12)
+    assert bool((w[1:] >= w[:-1]).all())
+
+
+def test_complex_hermitian_matches_dense():
+    n = 500
+    gen = torch.Generator().manual_seed(0)
+    d = torch.linspace(1, 50, n, dtype=F64)
+    off = torch.complex(torch.randn(n - 1, generator=gen), torch.randn(n - 1, generator=gen))
+    A = torch.diag(d).to(torch.complex128)
+    A = (
+        A
+        + torch.diag(off.to(torch.complex128), 1)
+        + torch.diag(off.conj().to(torch.complex128), -1)
+    )
+    w, X, info = eg.eigsh(A.to_sparse_csr(), 5, method="lobpcg")
+    ref = torch.linalg.eigvalsh(A)[:5]
+    assert float((w - ref).abs().max()) <= 1e-9 * info.norm_estimate
+    assert X.dtype == torch.complex128
+
+
+def test_deterministic_given_seed():
+    L = eg.graph_laplacian(grid_edges(20, 20), None, 400)
+    a = eg.eigsh(L, 4, method="lobpcg", seed=3)
+    b = eg.eigsh(L, 4, method="lobpcg", seed=3)
+    assert torch.equal(a.eigenvalues, b.eigenvalues) and torch.equal(a.eigenvectors, b.eigenvectors)
+
+
+def test_preconditioner_and_initial_block():
+    n = 2000
+    d = torch.linspace(1.0, 1e3, n, dtype=F64)
+    A = torch.sparse.spdiags(d.unsqueeze(0), torch.tensor([0]), (n, n))
+    plain = eg.eigsh(A, 4, method="lobpcg")
+    pre = eg.eigsh(A, 4, method="lobpcg", preconditioner=lambda R: R / d[:, None])
+    assert pre.info.iterations < plain.info.iterations
+    assert torch.allclose(pre.eigenvalues, d[:4], rtol=1e-10)
+    X0 = torch.eye(n, 4, dtype=F64)  # exact eigenvectors: converges at once
+    assert eg.eigsh(A, 4, method="lobpcg", X0=X0).info.iterations == 0
+
+
+def test_dense_path_and_edge_cases():
+    A = torch.diag(torch.arange(1.0, 7.0, dtype=F64))
+    w, X, info = eg.eigsh(A, 6)
+    assert info.method == "dense" and torch.allclose(w, torch.arange(1.0, 7.0, dtype=F64))
+    w, X, info = eg.eigsh(A, 0)
+    assert w.shape == (0,) and X.shape == (6, 0)
+    w, X, info = eg.eigsh(A, 2, which="largest")
+    assert torch.allclose(w, torch.tensor([5.0, 6.0], dtype=F64))
+
+
+# ---------------------------------------------------------------- gradients, n = 2048
+
+
+def _losses():
+    gen = torch.Generator().manual_seed(7)
+    n = 2048
+    c = torch.randn(n, 3, generator=gen, dtype=F64)
+    d = torch.randn(n, generator=gen, dtype=F64)
+
+    def eigenvalue(w, X):  # constant cotangent on the 11-fold cluster
+        return w.sum() + (w**2).sum()
+
+    def projector(w, X):  # tr(X^T diag(d) X) + ||X^T c||^2: linear in P = X X^T
+        return (d[:, None] * X**2).sum() + ((X.T @ c) ** 2).sum()
+
+    def invariant_vectors(w, X):  # sign-invariant on the simple pair, P-invariant on the cluster
+        Pc = X[:, 1:] @ (X[:, 1:].T @ c[:, 0])
+        return (X[:, 0] @ c[:, 1]) ** 2 + (Pc**4).sum() * 100
+
+    return {"eigenvalue": eigenvalue, "projector": projector, "invariant": invariant_vectors}
+
+
+@pytest.fixture(scope="module")
+def hypercube():
+    """Hypercube Q_11 (n = 2048) with one weight per undirected edge; dense eigh references."""
+    d = 11
+    n = 2**d
+    both = hypercube_edges(d)
+    und = both[:, both[0] < both[1]]
+    edges = torch.cat([und, und.flip(0)], 1)
+    theta = torch.ones(und.shape[1], dtype=F64)
+    k = 12  # eigenvalue 0 and the 11-fold cluster at 2; the next eigenvalue is 4
+    L_dense = eg.graph_laplacian(edges, theta.repeat(2), n).to_dense()
+    A = L_dense.clone().requires_grad_()
+    wr, Vr = eg.eigh(A)
+    refs = {}
+    u, v = und
+    for name, loss in _losses().items():
+        (gA,) = torch.autograd.grad(loss(wr[:k], Vr[:, :k]), A, retain_graph=True)
+        # L = sum_e theta_e (E_uu + E_vv - E_uv - E_vu): chain rule with the symmetric gA
+        refs[name] = (gA, gA[u, u] + gA[v, v] - 2 * gA[u, v])
+    return edges, theta, n, k, L_dense, refs
+
+
+def test_dense_input_gradient_matches_eigh(hypercube):
+    _edges, _theta, _n, k, L_dense, refs = hypercube
+    A = L_dense.clone().requires_grad_()
+    w, X, info = eg.eigsh(A, k, method="lobpcg")
+    assert info.guard_gap > 1.0
+    assert torch.allclose(w[1:], torch.full((k - 1,), 2.0, dtype=F64), atol=1e-9)
+    for name, loss in _losses().items():
+        (g,) = torch.autograd.grad(loss(w, X), A, retain_graph=True)
+        assert relative_error(g, refs[name][0]) < 1e-6, name
+
+
+def test_sparse_input_gradient_keeps_pattern(hypercube):
+    edges, theta, n, k, _L_dense, refs = hypercube
+    L = eg.graph_laplacian(edges, theta.repeat(2), n).detach().requires_grad_()
+    w, X, _ = eg.eigsh(L, k, method="lobpcg")
+    for name, loss in _losses().items():
+        L.grad = None
+        loss(w, X).backward(retain_graph=True)
+        g = L.grad.coalesce()
+        assert g.layout == torch.sparse_coo
+        assert torch.equal(g.indices(), L.detach().coalesce().indices())
+        i = g.indices()
+        assert relative_error(g.values(), refs[name][0][i[0], i[1]]) < 1e-6, name
+
+
+def test_operator_parameters_gradient(hypercube):
+    edges, theta, n, k, _L_dense, refs = hypercube
+    t = theta.clone().requires_grad_()
+    w, X, _ = eg.eigsh(_operator(edges, t.repeat(2), n), k, method="lobpcg")
+    for name, loss in _losses().items():
+        (g,) = torch.autograd.grad(loss(w, X), t, retain_graph=True)
+        assert relative_error(g, refs[name][1]) < 1e-6, name
+
+
+def test_sparse_csr_input_and_edge_weights(hypercube):
+    edges, theta, n, k, _L_dense, refs = hypercube
+    t = theta.clone().requires_grad_()
+    w, X, _ = eg.eigsh(eg.graph_laplacian(edges, t.repeat(2), n).to_sparse_csr(), k)
+    (g,) = torch.autograd.grad(_losses()["projector"](w, X), t)
+    assert relative_error(g, refs["projector"][1]) < 1e-6
+
+
+def test_dense_method_gradient():
+    sub = 2**7  # the dense path on a smaller hypercube: compare with eg.eigh
+    e7 = hypercube_edges(7)
+    A = eg.graph_laplacian(e7, None, sub).to_dense().requires_grad_()
+    w, X, info = eg.eigsh(A, 8)
+    assert info.method == "dense"
+    (g,) = torch.autograd.grad((X[:, 1:] @ X[:, 1:].T).diagonal().pow(2).sum() + w.sum(), A)
+    A2 = A.detach().clone().requires_grad_()
+    wr, Vr = eg.eigh(A2)
+    (g2,) = torch.autograd.grad(
+        (Vr[:, 1:8] @ Vr[:, 1:8].T).diagonal().pow(2).sum() + wr[:8].sum(), A2
+    )
+    assert relative_error(g, g2) < 1e-10
+
+
+def test_cycle_graph_pairs_gradient():
+    n = 300
+    edges = cycle_edges(n)
+    k = 7  # 0 and three exact pairs; the next pair starts at k + 1
+    gen = torch.Generator().manual_seed(1)
+    c = torch.randn(n, generator=gen, dtype=F64)
+    t = torch.ones(edges.shape[1], dtype=F64, requires_grad=True)
+    w, X, _info = eg.eigsh(eg.graph_laplacian(edges, t, n), k, method="lobpcg")
+    (g,) = torch.autograd.grad(((X @ (X.T @ c)) ** 2).sum() + w.sum(), t)
+    t2 = t.detach().clone().requires_grad_()
+    wr, Vr = eg.eigh(eg.graph_laplacian(edges, t2, n).to_dense())
+    Xr = Vr[:, :k]
+    (g2,) = torch.autograd.grad(((Xr @ (Xr.T @ c)) ** 2).sum() + wr[:k].sum(), t2)
+    assert relative_error(g, g2) < 1e-6
+
+
+# ---------------------------------------------------------------- forward mode, gradcheck
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+def test_forward_mode_matches_eigh():
+    n = 400
+    A0 = eg.graph_laplacian(grid_edges(20, 20), None, n).to_dense()
+    gen = torch.Generator().manual_seed(2)
+    E = torch.randn(n, n, generator=gen, dtype=F64)
+    dA = (E + E.T) / 2
+    c = torch.randn(n, generator=gen, dtype=F64)
+
+    def f(w, X):
+        return w, X @ (X.T @ c)  # eigenvalues and a projector quantity
+
+    with fwAD.dual_level():
+        w, X, _ = eg.eigsh(fwAD.make_dual(A0, dA), 6, method="lobpcg")
+        out = [fwAD.unpack_dual(o).tangent for o in f(w, X)]
+        wr, Vr = eg.eigh(fwAD.make_dual(A0, dA))
+        ref = [fwAD.unpack_dual(o).tangent for o in f(wr[:6], Vr[:, :6])]
+    assert relative_error(out[0], ref[0]) < 1e-6
+    assert relative_error(out[1], ref[1]) < 1e-6
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("method", ["lobpcg", "dense"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.complex128])
+def test_gradcheck(dtype, method):
+    n = 16
+    Q = random_unitary(n, seed=1, dtype=dtype)
+    A0 = hermitian_from_spectrum(torch.linspace(1.0, 10.0, n, dtype=F64), Q)
+
+    def f(A):
+        w, X, _ = eg.eigsh(
+            A,
+            2,
+            method=method,
+            guard=2,
+            tol=1e-14,
+            adjoint_tol=1e-13,
+            fix_gauge=True,
+            check_hermitian=False,
+        )
+        return w, X
+
+    A = A0.clone().requires_grad_()
+    assert torch.autograd.gradcheck(
+        f, (A,), check_forward_ad=True, fast_mode=True, atol=1e-6, rtol=1e-5
+    )
+
+
+def test_double_backward_raises():
+    A = torch.diag(torch.arange(1.0, 30.0, dtype=F64)).requires_grad_()
+    _w, X, _ = eg.eigsh(A, 2, method="lobpcg")
+    with pytest.raises(NotImplementedError, match="double backward"):
+        torch.autograd.grad((X[:, 0] ** 4).sum(), A, create_graph=True)
+
+
+# ---------------------------------------------------------------- no n x n
+
+
+def test_large_sparse_forward_backward_without_dense_matrix():
+    n = 2 * 10**5  # n x n float64 would take 320 GB
+    i = torch.arange(n - 1)
+    d = torch.full((n,), 100.0, dtype=F64)
+    d[:8] = torch.arange(1.0, 9.0, dtype=F64)  # well-separated smallest eigenvalues
+    rows = torch.cat([i, i + 1, torch.arange(n)])
+    cols = torch.cat([i + 1, i, torch.arange(n)])
+    vals = torch.cat([torch.full((2 * (n - 1),), 0.1, dtype=F64), d])
+    A = torch.sparse_coo_tensor(torch.stack([rows, cols]), vals, (n, n), check_invariants=False)
+    A = A.coalesce().requires_grad_()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    w, X, info = eg.eigsh(A, 4, method="lobpcg")
+    ((X[:100] ** 2).sum() + w.sum()).backward()
+    grew_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert bool(info.converged.all())
+    assert A.grad.coalesce().values().shape == (3 * n - 2,)
+    assert grew_mb < 1000  # O(n k) is tens of MB
+
+
+# ---------------------------------------------------------------- warnings
+
+
+def test_split_cluster_warns():
+    n = 64
+    L = eg.graph_laplacian(cycle_edges(n), None, n)
+    with pytest.warns(SplitClusterWarning, match="splits a cluster"):
+        eg.eigsh(L, 2, method="dense")
+    with pytest.warns(SplitClusterWarning, match="splits a cluster"):
+        eg.eigsh(L.to_dense(), 2, method="lobpcg", guard=4)
+
+
+def test_forward_nonconvergence_warns():
+    L = eg.graph_laplacian(grid_edges(20, 20), None, 400)
+    with pytest.warns(ConvergenceWarning, match="relative residual reached"):
+        _, _, info = eg.eigsh(L, 4, method="lobpcg", max_iter=3)
+    assert not bool(info.converged.all())
+
+
+def test_adjoint_nonconvergence_warns():
+    t = torch.ones(2 * 400, dtype=F64, requires_grad=True)
+    L = eg.graph_laplacian(cycle_edges(400), t, 400)
+    _w, X, _ = eg.eigsh(L, 3, method="lobpcg", adjoint_max_iter=3)
+    with pytest.warns(ConvergenceWarning, match="adjoint solve"):
+        X[:, 0].pow(4).sum().backward()
+
+
+def test_gauge_and_subgradient_warnings():
+    d = 7
+    n = 2**d
+    A = eg.graph_laplacian(hypercube_edges(d), None, n).to_dense().requires_grad_()
+    w, X, _ = eg.eigsh(A, 1 + d, method="lobpcg")
+    c = torch.linspace(-1.0, 2.0, n, dtype=F64)
+    with pytest.warns(GaugeDependenceWarning, match="multiplicity 7"):
+        torch.autograd.grad((X[:, 1] @ c) ** 2, A, retain_graph=True)
+    with pytest.warns(SubgradientWarning):
+        torch.autograd.grad(w[-1], A, retain_graph=True)
+    w, X, _ = eg.eigsh(A, 1 + d, method="lobpcg", gauge="raise")
+    with pytest.raises(GaugeDependenceError):
+        torch.autograd.grad((X[:, 1] @ c) ** 2, A)
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_input_errors():
+    A = torch.eye(5, dtype=F64)
+    with pytest.raises(NotSquareError):
+        eg.eigsh(torch.zeros(3, 4, dtype=F64), 1)
+    with pytest.raises(InputError, match="k=6"):
+        eg.eigsh(A, 6)
+    with pytest.raises(InputError, match="which"):
+        eg.eigsh(A, 1, which="middle")
+    with pytest.raises(InputError, match="Shift-invert"):
+        eg.eigsh(A, 1, method="shift-invert")
+    with pytest.raises(InputError, match="Batches"):
+        eg.eigsh(torch.zeros(2, 3, 3, dtype=F64), 1)
+    B = torch.triu(torch.ones(5, 5, dtype=F64))
+    with pytest.raises(NotHermitianError, match="symmetrize"):
+        eg.eigsh(B.to_sparse(), 1)
+    with pytest.raises(NotHermitianError):
+        eg.eigsh(B, 1)
+    C = A.clone()
+    C[0, 0] = float("nan")
+    with pytest.raises(NonFiniteInputError):
+        eg.eigsh(C.to_sparse(), 1)
+    with pytest.raises(eg.exceptions.InputDTypeError, match="LinearOperator"):
+        eg.eigsh(np.eye(3), 1)
+
+
+def test_linear_operator_validation_and_wrapping():
+    with pytest.raises(eg.exceptions.InputShapeError):
+        eg.LinearOperator((3, 4), lambda V: V)
+    with pytest.raises(eg.exceptions.InputDTypeError):
+        eg.LinearOperator((3, 3), lambda V: V, dtype=torch.int64)
+    L = eg.graph_laplacian(cycle_edges(10), None, 10)
+    op = eg.aslinearoperator(L)
+    V = torch.randn(10, 2, dtype=F64)
+    assert torch.allclose(op @ V, L.to_dense() @ V)
+    assert "LinearOperator" in repr(op)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.allclose(eg.eigsh(op, 3).eigenvalues, torch.linalg.eigvalsh(L.to_dense())[:3])
+
+
+# ---------------------------------------------------------------- properties
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+@settings(derandomize=True, max_examples=6, deadline=None)
+@given(seed=st.integers(0, 10_000), which=st.sampled_from(["smallest", "largest"]))
+def test_jvp_vjp_adjoint(seed, which):
+    n, k = 60, 3
+    gen = torch.Generator().manual_seed(seed)
+    w0 = torch.sort(torch.rand(n, generator=gen, dtype=F64) * 10).values
+    A0 = hermitian_from_spectrum(w0, random_unitary(n, seed=seed))
+    dA = eg.testing.symmetric_direction(n, seed=seed + 1)
+    gw = torch.randn(k, generator=gen, dtype=F64)
+    gX = torch.randn(n, k, generator=gen, dtype=F64)
+    with fwAD.dual_level():
+        w, X, _ = eg.eigsh(fwAD.make_dual(A0, dA), k, which=which, method="lobpcg")
+        dw, dX = fwAD.unpack_dual(w).tangent, fwAD.unpack_dual(X).tangent
+    A = A0.clone().requires_grad_()
+    w, X, _ = eg.eigsh(A, k, which=which, method="lobpcg")
+    (gA,) = torch.autograd.grad((w * gw).sum() + (X * gX).sum(), A)
+    lhs = float((gA * dA).sum())
+    rhs = float((gw * dw).sum() + (gX * dX).sum())
+    assert abs(lhs - rhs) <= 1e-7 * (abs(lhs) + abs(rhs) + 1e-3)
