@@ -298,7 +298,7 @@ def eig(
     rtol, atol : float, optional
         Cluster tolerance: eigenvalues closer than ``atol + rtol * max|w|`` in the complex plane
         (transitively) form a cluster. ``rtol`` also bounds the relative cotangent treated as
-        rounding noise. Default ``rtol = 32 sqrt(n) eps``, ``atol = 0`` (the names and defaults
+        rounding noise. Default ``rtol = 16 sqrt(n) eps``, ``atol = 0`` (the names and defaults
         of :func:`eigengrad.eigh`).
     gauge : {"warn", "raise"}
         What to do when the loss depends on eigenvector phases or on the basis inside a repeated

@@ -315,7 +315,7 @@ def eigh(
     rtol, atol : float, optional
         Cluster tolerance: neighbouring eigenvalues with gap ``<= atol + rtol * max|w|`` form a
         cluster. ``rtol`` also bounds the relative cotangent treated as rounding noise. Default
-        ``rtol = 32 sqrt(n) eps``, ``atol = 0``.
+        ``rtol = 16 sqrt(n) eps``, ``atol = 0``.
     gauge : {"warn", "raise"}
         What to do when the loss depends on the basis inside a cluster or on eigenvector phases.
     fix_gauge : bool

@@ -196,7 +196,7 @@ def default_cluster_tolerances(
 ) -> tuple[float, float]:
     """``(rtol, atol)`` for clusters among computed pairs.
 
-    ``rtol`` defaults to eigh's ``32 sqrt(n) eps``; ``atol`` adds ``rtol · ‖A‖_est`` (the
+    ``rtol`` defaults to eigh's ``16 sqrt(n) eps``; ``atol`` adds ``rtol · ‖A‖_est`` (the
     computed values may all be small compared to ``‖A‖``) and the largest residual norm, which
     bounds each Ritz value's distance to the spectrum: pairs closer than the forward can resolve
     form a cluster.

@@ -175,7 +175,7 @@ def spectral_projector(
     interval : (float, float), optional
         Select eigenvalues ``low <= w <= high`` (the rank may vary over a batch).
     rtol, atol : float, optional
-        Cluster tolerance, as in :func:`eigengrad.eigh` (default ``rtol = 32 sqrt(n) eps``).
+        Cluster tolerance, as in :func:`eigengrad.eigh` (default ``rtol = 16 sqrt(n) eps``).
     UPLO, check_hermitian
         As in :func:`eigengrad.eigh`.
 

@@ -102,7 +102,7 @@ def spectral_radius(
         Square matrices ``(..., n, n)``, ``n >= 1``; real or complex, float32 or float64.
     rtol, atol : float, optional
         Eigenvalues with ``|λ_i| >= ρ - (atol + rtol max|λ|)`` are maximisers (and the cluster
-        tolerance of :func:`eigengrad.eig`). Default ``rtol = 32 sqrt(n) eps``.
+        tolerance of :func:`eigengrad.eig`). Default ``rtol = 16 sqrt(n) eps``.
     defective, defective_rtol
         As in :func:`eigengrad.eig`: a (nearly) defective maximiser warns or raises.
 
@@ -167,7 +167,7 @@ def spectral_abscissa(
         Square matrices ``(..., n, n)``, ``n >= 1``; real or complex, float32 or float64.
     rtol, atol : float, optional
         Eigenvalues with ``Re λ_i >= α - (atol + rtol max|λ|)`` are maximisers. Default
-        ``rtol = 32 sqrt(n) eps``.
+        ``rtol = 16 sqrt(n) eps``.
     defective, defective_rtol
         As in :func:`eigengrad.eig`.
 
