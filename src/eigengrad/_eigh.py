@@ -175,7 +175,10 @@ class _Eigh(torch.autograd.Function):
         if gV is not None:
             S = V.mH @ gV
             skew_S = re.skew_hermitian(S)
-            S_diag = S.diagonal(dim1=-2, dim2=-1)
+            # Im diag S measures phase dependence (complex); the cluster policy reads it too
+            S_diag = (
+                S.diagonal(dim1=-2, dim2=-1) if (V.is_complex() or opts.probe.clustered) else None
+            )
         common = {"rtol": opts.rtol, "gauge": opts.gauge, "fn": opts.fn}
         if opts.probe.clustered:
             keep, mean = inspect(

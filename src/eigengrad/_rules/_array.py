@@ -38,4 +38,4 @@ def diag_embed(d: Array, dtype: Any = None) -> Array:
     """Diagonal matrices ``(..., n, n)`` from ``(..., n)`` (cast to ``dtype`` if given)."""
     xp = array_namespace(d)
     dtype = d.dtype if dtype is None else dtype
-    return eye(xp, d.shape[-1], dtype, d.device) * xp.astype(d[..., None, :], dtype)
+    return eye(xp, d.shape[-1], dtype, d.device) * xp.astype(d[..., None, :], dtype, copy=False)

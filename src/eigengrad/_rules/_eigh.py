@@ -92,7 +92,7 @@ def eigh_vjp(V: Array, gw: Array | None, F: Array | None, skew_S: Array | None) 
         if gw is None:
             return xp.zeros_like(V)
         # eigenvalue term alone: V diag(gw) V^H without forming diag(gw)
-        return (V * xp.astype(gw[..., None, :], V.dtype)) @ _ct(V)
+        return (V * xp.astype(gw[..., None, :], V.dtype, copy=False)) @ _ct(V)
     inner = F * skew_S  # eigenvector term F ∘ skew(S)
     if gw is not None:
         inner = inner + _diag_embed(gw, V.dtype)  # eigenvalue term diag(gw)
