@@ -14,13 +14,11 @@ from typing import Literal
 
 import torch
 
-from ._policy import Gauge, batch_location
+from ._policy import Gauge, batch_location, emit_gauge_dependence
 from ._rules import _eig as rules
 from .exceptions import (
     DefectiveEigenvalueError,
     DefectiveEigenvalueWarning,
-    GaugeDependenceError,
-    GaugeDependenceWarning,
     SubgradientWarning,
 )
 
@@ -297,15 +295,7 @@ def _report_gauge(
             "Eigenvectors of eig are defined only up to a factor e^(i phi); use phase-invariant "
             "quantities: |v|, v v^H, ratios v_k / v_l, or the projectors of eg.eig_projectors"
         )
-    message = f"{fn} backward: " + "; and ".join(parts) + "."
-    if gauge == "raise":
-        raise GaugeDependenceError(message)
-    warnings.warn(
-        message + " eigengrad returned the gradient of the gauge-projected cotangent (the "
-        "phase/basis-dependent part removed). Pass gauge='raise' to make this an error.",
-        GaugeDependenceWarning,
-        stacklevel=4,
-    )
+    emit_gauge_dependence(f"{fn} backward: " + "; and ".join(parts) + ".", gauge)
 
 
 def _report_mean(

@@ -167,14 +167,18 @@ def _report_gauge(
                 "phase e^(i phi); use phase-invariant quantities (|v|, v v^H) or "
                 "fix_gauge=True"
             )
-    message = f"{fn} backward: " + "; and ".join(parts) + "."
+    emit_gauge_dependence(f"{fn} backward: " + "; and ".join(parts) + ".", gauge)
+
+
+def emit_gauge_dependence(message: str, gauge: Gauge) -> None:
+    """Raise :class:`GaugeDependenceError` or warn with :class:`GaugeDependenceWarning`."""
     if gauge == "raise":
         raise GaugeDependenceError(message)
     warnings.warn(
         message + " eigengrad returned the gradient of the gauge-projected cotangent (the "
         "basis/phase-dependent part removed). Pass gauge='raise' to make this an error.",
         GaugeDependenceWarning,
-        stacklevel=3,
+        stacklevel=4,
     )
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import torch
 
 from ._matrix_function import apply_spectral
+from ._policy import batch_location
 from ._rules import _clusters as rc
 from ._rules import _divided_differences as rd
-from ._spectral_function import SpectralFunction, where
+from ._spectral_function import SpectralFunction
 from ._validation import machine_eps
 from .exceptions import InputError, SplitClusterError
 
@@ -103,7 +104,8 @@ class Selection(SpectralFunction):
         raise SplitClusterError(
             f"{_NAME}: the selection splits the cluster of eigenvalue {value:.10g} (multiplicity "
             f"{last - first + 1}, ascending indices {first}..{last}, spread {spread:.3g} <= "
-            f"tolerance atol + rtol max|w| with rtol={rtol:.3g}){where(w.shape[:-1], batch)}: "
+            f"tolerance atol + rtol max|w| with rtol={rtol:.3g})"
+            f"{batch_location(w.shape[:-1], batch)}: "
             f"{chosen} of its {last - first + 1} eigenvectors were selected. Inside a cluster of "
             "(numerically) equal eigenvalues no individual eigenvector is defined, so neither is "
             f"this projector. Select whole clusters: {fix}."

@@ -12,21 +12,11 @@ from collections.abc import Callable
 
 import torch
 
+from ._policy import batch_location
 from ._rules import _divided_differences as rd
 from .exceptions import DomainError, InputError
 
 Elementwise = Callable[[torch.Tensor], torch.Tensor]
-
-
-def where(batch_shape: torch.Size, flat: int) -> str:
-    """`` (batch index (i, j))`` for the flat batch position ``flat``; empty without batch."""
-    if len(batch_shape) == 0:
-        return ""
-    index = []
-    for size in reversed(batch_shape):
-        index.append(flat % size)
-        flat //= size
-    return f" (batch index {tuple(reversed(index))})"
 
 
 def locate(w: torch.Tensor, bad: torch.Tensor) -> tuple[float, int, str, int]:
@@ -34,7 +24,7 @@ def locate(w: torch.Tensor, bad: torch.Tensor) -> tuple[float, int, str, int]:
     n = w.shape[-1]
     flat = int(bad.reshape(-1).nonzero()[0])
     batch, i = divmod(flat, n)
-    return float(w.reshape(-1)[flat]), i, where(w.shape[:-1], batch), int(bad.sum())
+    return float(w.reshape(-1)[flat]), i, batch_location(w.shape[:-1], batch), int(bad.sum())
 
 
 def _functorch_active() -> bool:
