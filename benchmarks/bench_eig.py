@@ -12,58 +12,15 @@ with the default settings (input checks, gauge and defectiveness checks on). One
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
+import math
 
 import torch
+from _speed import HEADER, measure, repeats_for, row
 
 import eigengrad as eg
 
-Solver = Callable[..., tuple[torch.Tensor, torch.Tensor]]
-
 CASES_FULL = [((), 8), ((), 128), ((), 512), ((1000,), 8)]
 CASES_QUICK = [((), 8), ((), 32), ((20,), 8)]
-
-
-def _loss(w: torch.Tensor, V: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
-    return (w.abs() ** 2).sum() + ((V.abs() ** 2) * C).sum()
-
-
-def _time(fn: Callable[[Solver], None], solver: Solver) -> float:
-    start = time.perf_counter()
-    fn(solver)
-    return time.perf_counter() - start
-
-
-def measure(batch: tuple[int, ...], n: int, dtype: torch.dtype, repeats: int) -> dict[str, float]:
-    """Median seconds for forward and forward+backward, native and eigengrad."""
-    gen = torch.Generator().manual_seed(0)
-    A = torch.randn(*batch, n, n, generator=gen, dtype=dtype)
-    C = torch.rand(*batch, n, n, generator=gen, dtype=torch.float64).to(A.real.dtype)
-    solvers: dict[str, Solver] = {"native": torch.linalg.eig, "eigengrad": eg.eig}
-
-    def forward(solver: Solver) -> None:
-        with torch.no_grad():
-            solver(A)
-
-    def both(solver: Solver) -> None:
-        Ar = A.detach().requires_grad_()
-        w, V = solver(Ar)
-        _loss(w, V, C).backward()
-
-    for solver in solvers.values():  # warm-up
-        forward(solver)
-        both(solver)
-    samples: dict[str, list[float]] = {}
-    for _ in range(repeats):  # interleave native and eigengrad to share machine noise
-        for name, solver in solvers.items():
-            samples.setdefault(f"fwd_{name}", []).append(_time(forward, solver))
-            samples.setdefault(f"both_{name}", []).append(_time(both, solver))
-    out = {key: statistics.median(values) for key, values in samples.items()}
-    for name in solvers:
-        out[f"bwd_{name}"] = max(out[f"both_{name}"] - out[f"fwd_{name}"], 0.0)
-    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -75,23 +32,24 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     cases = CASES_QUICK if args.quick else CASES_FULL
     print(f"torch {torch.__version__}, {args.threads} thread(s); medians; ratio = eigengrad/native")
-    print(
-        f"{'dtype':10} {'shape':>12} {'native fwd':>11} {'fwd ratio':>9} {'native bwd':>11} "
-        f"{'bwd ratio':>9} {'fwd+bwd ratio':>13}"
-    )
+    print(HEADER)
     for dtype in (torch.float64, torch.complex128):
         for batch, n in cases:
-            size = n * n * (int(torch.tensor(batch).prod()) if batch else 1)
-            repeats = 3 if args.quick else max(5, min(100, int(2e6 / size**1.5) + 5))
-            r = measure(batch, n, dtype, repeats)
-            shape = "x".join(map(str, (*batch, n, n)))
-            print(
-                f"{str(dtype).replace('torch.', ''):10} {shape:>12} "
-                f"{r['fwd_native'] * 1e3:9.3f}ms {r['fwd_eigengrad'] / r['fwd_native']:9.2f} "
-                f"{r['bwd_native'] * 1e3:9.3f}ms "
-                f"{r['bwd_eigengrad'] / max(r['bwd_native'], 1e-12):9.2f} "
-                f"{r['both_eigengrad'] / r['both_native']:13.2f}"
+            gen = torch.Generator().manual_seed(0)
+            A = torch.randn(*batch, n, n, generator=gen, dtype=dtype)
+            C = torch.rand(*batch, n, n, generator=gen, dtype=torch.float64).to(A.real.dtype)
+
+            def loss(w: torch.Tensor, V: torch.Tensor, C: torch.Tensor = C) -> torch.Tensor:
+                return (w.abs() ** 2).sum() + ((V.abs() ** 2) * C).sum()
+
+            size = n * n * math.prod(batch)
+            r = measure(
+                A,
+                loss,
+                {"native": torch.linalg.eig, "eigengrad": eg.eig},
+                repeats_for(size, args.quick, cap=100),
             )
+            print(row(dtype, (*batch, n, n), r))
 
 
 if __name__ == "__main__":
