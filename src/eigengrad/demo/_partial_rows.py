@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import torch
 
@@ -25,7 +26,7 @@ def _problem() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return A, B, ref
 
 
-def _loss(B: torch.Tensor):  # type: ignore[no-untyped-def]
+def _loss(B: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     def loss(w: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
         return w.sum() + ((X @ X.T) * B).sum()
 
@@ -68,6 +69,7 @@ def rows() -> list[Row]:
     As = A0.to_sparse().requires_grad_()
     w, X, _ = _eigsh.eigsh(As, 2, which="largest", method="lobpcg")
     loss(w, X).backward()
+    assert As.grad is not None
     g = As.grad.coalesce()
     i = g.indices()
     err = relative_error(g.values(), ref[i[0], i[1]])
