@@ -54,19 +54,18 @@ def chebyshev_preconditioner(
     theta, delta = (b + a) / 2, (b - a) / 2
     sigma = theta / delta
 
-    def M(V: torch.Tensor) -> torch.Tensor:
-        return apply(V) - V * (lo - shift)
+    c = lo - shift
 
     def T(R: torch.Tensor) -> torch.Tensor:
         rho = 1 / sigma
         D = R / theta
-        Y = D
-        res = R - M(D)
+        Y = D.clone()
+        res = R - apply(D) + D * c  # R - M D, M = A - c I
         for _ in range(degree - 1):
             rho_next = 1 / (2 * sigma - rho)
-            D = D * (rho_next * rho) + res * (2 * rho_next / delta)
-            Y = Y + D
-            res = res - M(D)
+            D.mul_(rho_next * rho).add_(res, alpha=2 * rho_next / delta)
+            Y.add_(D)
+            res.sub_(apply(D)).add_(D, alpha=c)
             rho = rho_next
         return Y
 

@@ -82,7 +82,8 @@ def projected_minres(
     s = sigma.to(B.dtype)
 
     def op(V: torch.Tensor) -> torch.Tensor:
-        V = rp.complement_project(X, V)
+        # V lies in the complement (Lanczos vectors are combinations of projected vectors); the
+        # outer projection removes what rounding or A adds along X.
         return rp.complement_project(X, apply(V) - V * s)
 
     psolve = None
