@@ -113,12 +113,30 @@ def test_preconditioner_and_initial_block():
     n = 2000
     d = torch.linspace(1.0, 1e3, n, dtype=F64)
     A = torch.sparse.spdiags(d.unsqueeze(0), torch.tensor([0]), (n, n))
-    plain = eg.eigsh(A, 4, method="lobpcg")
+    plain = eg.eigsh(A, 4, method="lobpcg", preconditioner=None)
     pre = eg.eigsh(A, 4, method="lobpcg", preconditioner=lambda R: R / d[:, None])
     assert pre.info.iterations < plain.info.iterations
     assert torch.allclose(pre.eigenvalues, d[:4], rtol=1e-10)
     X0 = torch.eye(n, 4, dtype=F64)  # exact eigenvectors: converges at once
     assert eg.eigsh(A, 4, method="lobpcg", X0=X0).info.iterations == 0
+
+
+@pytest.mark.parametrize("which", ["smallest", "largest"])
+def test_chebyshev_preconditioner(which):
+    L = eg.graph_laplacian(grid_edges(40, 40), None, 1600)
+    plain = eg.eigsh(L, 6, which=which, method="lobpcg", preconditioner=None)
+    cheb = eg.eigsh(L, 6, which=which, method="lobpcg", preconditioner="chebyshev")
+    assert cheb.info.iterations * 4 < plain.info.iterations
+    assert torch.allclose(cheb.eigenvalues, plain.eigenvalues, atol=1e-9)
+    op = eg.aslinearoperator(L)
+    with pytest.raises(InputError, match="spectrum_bounds"):
+        eg.eigsh(op, 6, method="lobpcg", preconditioner="chebyshev")
+    via_op = eg.eigsh(
+        op, 6, which=which, method="lobpcg", preconditioner="chebyshev", spectrum_bounds=(0, 8)
+    )
+    assert torch.allclose(via_op.eigenvalues, plain.eigenvalues, atol=1e-9)
+    with pytest.raises(InputError, match="preconditioner"):
+        eg.eigsh(L, 6, method="lobpcg", preconditioner="ilu")
 
 
 def test_dense_path_and_edge_cases():
@@ -320,7 +338,7 @@ def test_large_sparse_forward_backward_without_dense_matrix():
     A = torch.sparse_coo_tensor(torch.stack([rows, cols]), vals, (n, n), check_invariants=False)
     A = A.coalesce().requires_grad_()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    w, X, info = eg.eigsh(A, 4, method="lobpcg")
+    w, X, info = eg.eigsh(A, 4, method="lobpcg", preconditioner=None)
     ((X[:100] ** 2).sum() + w.sum()).backward()
     grew_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert bool(info.converged.all())

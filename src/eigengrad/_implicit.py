@@ -57,12 +57,29 @@ class ImplicitSpec:
 
 
 def minres_solver(
-    apply: Callable[[torch.Tensor], torch.Tensor], tol: float, max_iter: int, fn: str
+    apply: Callable[[torch.Tensor], torch.Tensor],
+    tol: float,
+    max_iter: int,
+    fn: str,
+    precond: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> ComplementSolve:
-    """Complement solves by projected MINRES, warning with the residual reached if needed."""
+    """Complement solves by projected MINRES, warning with the residual reached if needed.
+
+    ``precond`` (Hermitian positive definite, e.g. the forward's Chebyshev polynomial) is used
+    as the MINRES preconditioner.
+    """
 
     def solve(X: torch.Tensor, w: torch.Tensor, B: torch.Tensor, purpose: str) -> torch.Tensor:
-        Y, info = projected_minres(apply, X, w, B, tol=tol, max_iter=max_iter)
+        Y, info = projected_minres(
+            apply,
+            X,
+            w,
+            B,
+            tol=tol,
+            max_iter=max_iter,
+            precond=precond,
+            restarts=2 if precond is None else 6,
+        )
         if not bool(info.converged.all()):
             i = int(info.residual_norms.argmax())
             warnings.warn(

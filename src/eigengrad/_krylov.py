@@ -46,6 +46,7 @@ def projected_minres(
     tol: float,
     max_iter: int,
     restarts: int = 2,
+    precond: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, SolveInfo]:
     """Solve ``P (A - σ_i) P y_i = P b_i`` column by column, ``y_i ⊥ X``.
 
@@ -65,7 +66,10 @@ def projected_minres(
         Iterations per (re)start.
     restarts : int
         Restarts from the current iterate when the true residual misses ``tol`` although the
-        recurrence's estimate met it (rounding drift).
+        recurrence's estimate met it (rounding drift, or a preconditioned norm).
+    precond : callable, optional
+        ``R -> T R`` with ``T`` Hermitian positive definite (applied as ``P T P``, which is
+        positive definite on the complement).
 
     Returns
     -------
@@ -78,8 +82,16 @@ def projected_minres(
     s = sigma.to(B.dtype)
 
     def op(V: torch.Tensor) -> torch.Tensor:
-        V = rp.complement_project(X, V)
+        # V lies in the complement (Lanczos vectors are combinations of projected vectors); the
+        # outer projection removes what rounding or A adds along X.
         return rp.complement_project(X, apply(V) - V * s)
+
+    psolve = None
+    if precond is not None:
+        T = precond
+
+        def psolve(V: torch.Tensor) -> torch.Tensor:
+            return rp.complement_project(X, T(rp.complement_project(X, V)))
 
     B = rp.complement_project(X, B)
     b_norm = torch.linalg.vector_norm(B, dim=0)
@@ -87,15 +99,24 @@ def projected_minres(
     Y = torch.zeros_like(B)
     total = 0
     R = B
+    rel = torch.where(b_norm > 0, torch.ones_like(b_norm), torch.zeros_like(b_norm))
     for _ in range(restarts + 1):
-        dY, iters = _minres(op, R, tol * b_norm, max_iter)
-        Y = Y + dY
+        # relative target for this (re)start, so that the absolute target stays tol * |b|
+        r_norm = torch.linalg.vector_norm(R, dim=0)
+        rtol = (tol * b_norm / torch.where(r_norm > 0, r_norm, torch.ones_like(r_norm))).clamp(
+            max=0.5
+        )
+        dY, iters = _minres(op, R, rtol, max_iter, psolve)
         total += iters
-        R = B - op(Y)
-        rel = torch.linalg.vector_norm(R, dim=0) / safe_b
-        if bool((rel <= tol).all()) or iters >= max_iter:
+        Y_new = Y + dY
+        R_new = B - op(Y_new)
+        rel_new = torch.linalg.vector_norm(R_new, dim=0) / safe_b
+        better = rel_new < rel  # keep a correction only where it helped
+        Y = torch.where(better, Y_new, Y)
+        R = torch.where(better, R_new, R)
+        rel = torch.where(better, rel_new, rel)
+        if bool((rel <= tol).all()) or iters >= max_iter or not bool(better.any()):
             break
-    rel = torch.linalg.vector_norm(R, dim=0) / safe_b
     rel = torch.where(b_norm > 0, rel, torch.zeros_like(rel)).to(real)
     return rp.complement_project(X, Y), SolveInfo(rel, total, rel <= tol)
 
@@ -103,21 +124,27 @@ def projected_minres(
 def _minres(
     op: Callable[[torch.Tensor], torch.Tensor],
     B: torch.Tensor,
-    target: torch.Tensor,
+    rtol: torch.Tensor,
     max_iter: int,
+    psolve: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, int]:
-    """Unpreconditioned MINRES on every column of ``B``; stops when all estimates ``<= target``."""
-    real = target.dtype
+    """MINRES on every column of ``B`` (Paige-Saunders; ``psolve`` applies an SPD preconditioner).
+
+    Stops when every residual estimate (in the preconditioner's norm) is ``<= rtol`` times its
+    initial value.
+    """
+    real = B.real.dtype if B.is_complex() else B.dtype
     tiny = torch.finfo(real).tiny
     eps = torch.finfo(real).eps
-    beta1 = torch.linalg.vector_norm(B, dim=0)
+    y = B.clone() if psolve is None else psolve(B)
+    beta1 = torch.sum(B.conj() * y, dim=0).real.clamp_min(0).sqrt()
+    target = rtol * beta1
     X = torch.zeros_like(B)
     active = beta1 > target
     if not bool(active.any()):
         return X, 0
     r1 = B.clone()
     r2 = B.clone()
-    y = B.clone()
     oldb = torch.zeros_like(beta1)
     beta = beta1.clone()
     dbar = torch.zeros_like(beta1)
@@ -138,8 +165,10 @@ def _minres(
         y = y - r2 * (alfa / safe_beta).to(B.dtype)
         r1 = r2
         r2 = y
+        if psolve is not None:
+            y = psolve(r2)
         oldb = beta
-        beta = torch.linalg.vector_norm(r2, dim=0)
+        beta = torch.sum(r2.conj() * y, dim=0).real.clamp_min(0).sqrt()
         oldeps = epsln
         delta = cs * dbar + sn * alfa
         gbar = sn * dbar - cs * alfa

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ._chebyshev import gershgorin_bounds
 from ._rules import _partial as rp
 from ._validation import SUPPORTED_DTYPES, check_finite_hermitian, default_hermitian_rtol
 from .exceptions import (
@@ -199,6 +200,8 @@ class Problem:
         ``() -> A`` as a dense tensor, without autograd (small problems only).
     differentiable : bool or None
         Whether ``A`` carries autograd or forward-AD state (``None``: unknown, an operator).
+    bounds : callable or None
+        ``() -> (lo, hi)`` Gershgorin bounds of the spectrum (``None`` for operators).
     """
 
     n: int
@@ -209,6 +212,7 @@ class Problem:
     matmat: Matmat
     dense: Callable[[], torch.Tensor]
     differentiable: bool | None
+    bounds: Callable[[], tuple[float, float]] | None = None
 
 
 def _has_tangent(t: torch.Tensor) -> bool:
@@ -328,6 +332,10 @@ def as_problem(A: Any, fn: str, *, check_hermitian: bool = True) -> Problem:
         def matmat_dense(V: torch.Tensor) -> torch.Tensor:
             return ((A + A.mH) / 2) @ V
 
+        def bounds_dense() -> tuple[float, float]:
+            d = Ps.diagonal()
+            return gershgorin_bounds(d, Ps.abs().sum(-1) - d.abs())
+
         return Problem(
             n,
             A.dtype,
@@ -337,6 +345,7 @@ def as_problem(A: Any, fn: str, *, check_hermitian: bool = True) -> Problem:
             matmat_dense,
             lambda: Ps,
             differentiable,
+            bounds_dense,
         )
     if A.layout in (torch.sparse_coo, torch.sparse_csr):
         s, values = _sparse_structure(A)
@@ -357,6 +366,15 @@ def as_problem(A: Any, fn: str, *, check_hermitian: bool = True) -> Problem:
                 M = Ap.to_dense()
             return (M + M.mH) / 2
 
+        def bounds_sparse() -> tuple[float, float]:
+            v = _primal(values)
+            on = s.rows == s.col
+            d = torch.zeros(n, dtype=v.dtype, device=v.device).index_add(0, s.rows[on], v[on])
+            off = torch.zeros(n, dtype=v.abs().dtype, device=v.device).index_add(
+                0, s.rows[~on], v[~on].abs()
+            )
+            return gershgorin_bounds(d, off)
+
         return Problem(
             n,
             A.dtype,
@@ -366,6 +384,7 @@ def as_problem(A: Any, fn: str, *, check_hermitian: bool = True) -> Problem:
             matmat_sparse,
             dense_sparse,
             differentiable,
+            bounds_sparse,
         )
     raise InputDTypeError(
         f"{fn}: expected a strided, sparse COO or sparse CSR tensor, received layout {A.layout}. "
