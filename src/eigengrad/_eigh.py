@@ -109,7 +109,11 @@ def _probe(A: torch.Tensor, w: torch.Tensor, opts: _Options) -> None:
         opts.probe.clustered, opts.probe.resolved = False, True
         return
     scale = w.abs().amax(dim=-1)
-    asym = (A - A.mH).abs().amax(dim=(-2, -1)) if opts.hermitian_rtol is not None else scale
+    asym = (
+        (A - A.mH.contiguous()).abs().amax(dim=(-2, -1))
+        if opts.hermitian_rtol is not None
+        else scale
+    )
     gap = (w[..., 1:] - w[..., :-1]).amin(dim=-1) if n > 1 else scale
     resolution = math.sqrt(machine_eps(A.dtype))
     if A.ndim == 2:  # one matrix: three numbers, judged in Python

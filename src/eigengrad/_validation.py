@@ -114,7 +114,7 @@ def check_finite_hermitian(A: torch.Tensor, fn: str, hermitian_rtol: float | Non
     if hermitian_rtol is None or A.numel() == 0:
         return
     magnitude = A.abs().amax(dim=(-2, -1))
-    diff = (A - A.mH).abs().amax(dim=(-2, -1))
+    diff = (A - A.mH.contiguous()).abs().amax(dim=(-2, -1))
     ratio = float((diff / torch.where(magnitude > 0, magnitude, 1.0)).amax())
     if ratio > hermitian_rtol:
         raise not_hermitian_error(fn, ratio, "max|A_ij|", hermitian_rtol, A.is_complex())
