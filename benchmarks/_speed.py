@@ -2,8 +2,8 @@
 
 Ratios eigengrad / native are measured in the same run, native and eigengrad interleaved so
 that they share the machine's noise; medians over repeats; the backward call is timed on its
-own (not as a difference of medians). Warnings emitted by eigengrad (e.g. chance near-degenerate pairs of random matrices)
-are counted, not printed, and flagged in the row.
+own (not as a difference of medians). Warnings emitted by eigengrad (e.g. chance
+near-degenerate pairs of random matrices) are counted, not printed, and flagged in the row.
 """
 
 from __future__ import annotations
