@@ -177,7 +177,30 @@ _THIRD = (
 )
 
 
-class _SecondFrechet(torch.autograd.Function):
+class _LastOrder(torch.autograd.Function):
+    """Base of the second-order primitives: their own derivatives (third order) raise.
+
+    Subclasses define ``forward`` with the spectral function object as its last argument.
+    """
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
+        ctx.spec = inputs[-1]
+
+    @classmethod
+    def vmap(cls, info: Any, in_dims: Any, *args: Any) -> Any:
+        return _vmap_all(cls, info, in_dims, *args)
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:
+        raise NotImplementedError(_THIRD.format(name=ctx.spec.name))
+
+    @staticmethod
+    def jvp(ctx: Any, *tangents: Any) -> Any:
+        raise NotImplementedError(_THIRD.format(name=ctx.spec.name))
+
+
+class _SecondFrechet(_LastOrder):
     """``d²f(A)[X, Y]``; its own derivatives (third order) are not implemented."""
 
     @staticmethod
@@ -193,24 +216,8 @@ class _SecondFrechet(torch.autograd.Function):
     ) -> torch.Tensor:
         return _second(spec, w, V, aux, D, X, Y)
 
-    @staticmethod
-    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
-        ctx.spec = inputs[-1]
 
-    @staticmethod
-    def vmap(info: Any, in_dims: Any, *args: Any) -> Any:
-        return _vmap_all(_SecondFrechet, info, in_dims, *args)
-
-    @staticmethod
-    def backward(ctx: Any, *grads: Any) -> Any:
-        raise NotImplementedError(_THIRD.format(name=ctx.spec.name))
-
-    @staticmethod
-    def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise NotImplementedError(_THIRD.format(name=ctx.spec.name))
-
-
-class _FrechetTangent(torch.autograd.Function):
+class _FrechetTangent(_LastOrder):
     """Tangent of ``L_f(A, E)``: ``L_f(A, dE) + d²f(A)[E, dA]``; third order raises."""
 
     @staticmethod
@@ -231,22 +238,6 @@ class _FrechetTangent(torch.autograd.Function):
         if dA is not None:  # A term: d²f(A)[E, dA]
             out = out + _second(spec, w, V, aux, D, E, dA)
         return out
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
-        ctx.spec = inputs[-1]
-
-    @staticmethod
-    def vmap(info: Any, in_dims: Any, *args: Any) -> Any:
-        return _vmap_all(_FrechetTangent, info, in_dims, *args)
-
-    @staticmethod
-    def backward(ctx: Any, *grads: Any) -> Any:
-        raise NotImplementedError(_THIRD.format(name=ctx.spec.name))
-
-    @staticmethod
-    def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise NotImplementedError(_THIRD.format(name=ctx.spec.name))
 
 
 def decompose(

@@ -14,9 +14,9 @@ import torch
 
 from ._inspect import inspect
 from ._matrix_function import (
-    _THIRD,
     _first,
     _Frechet,
+    _LastOrder,
     _SpectralApply,
     _to_eigenbasis,
     _vmap_all,
@@ -72,7 +72,7 @@ class _TraceTangent(torch.autograd.Function):
         return _TraceSecond.apply(A, dA, tA, tdA, w, V, aux, D, ctx.spec)
 
 
-class _TraceSecond(torch.autograd.Function):
+class _TraceSecond(_LastOrder):
     """``tr(L_{f'}(A, tA) dA) + tr(f'(A) tdA)``; third order raises."""
 
     @staticmethod
@@ -96,22 +96,6 @@ class _TraceSecond(torch.autograd.Function):
             Kt = torch.real(_to_eigenbasis(V, tdA).diagonal(dim1=-2, dim2=-1))
             out = out + (dspec.values(w, aux) * Kt).sum(dim=-1)
         return out
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
-        ctx.spec = inputs[-1]
-
-    @staticmethod
-    def vmap(info: Any, in_dims: Any, *args: Any) -> Any:
-        return _vmap_all(_TraceSecond, info, in_dims, *args)
-
-    @staticmethod
-    def backward(ctx: Any, *grads: Any) -> Any:
-        raise NotImplementedError(_THIRD.format(name=ctx.spec.name))
-
-    @staticmethod
-    def jvp(ctx: Any, *tangents: Any) -> Any:
-        raise NotImplementedError(_THIRD.format(name=ctx.spec.name))
 
 
 class _TraceApply(torch.autograd.Function):
