@@ -138,6 +138,37 @@ def _kappa_from(probed: torch.Tensor) -> torch.Tensor:
     return norms if k == probed.shape[-2] and k <= EXACT_KAPPA_MAX_N else norms / math.sqrt(k)
 
 
+def _decide(
+    opts: _Options,
+    w: torch.Tensor,
+    kappa: torch.Tensor,
+    scale: torch.Tensor,
+    g: torch.Tensor | None,
+    T: torch.Tensor | None,
+    gV_norms: torch.Tensor | None,
+    mode: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the eig policy (clusters, gauge, defects) on the whole batch; ``(keep, mean)``."""
+    keep, mean = inspect(
+        policy.eig_policy,
+        w,
+        kappa,
+        scale,
+        g,
+        T,
+        gV_norms,
+        rtol=opts.rtol,
+        atol=opts.atol,
+        gauge=opts.gauge,
+        defective=opts.defective,
+        defective_rtol=opts.defective_rtol,
+        kappa_max=opts.kappa_max,
+        fn=opts.fn,
+        mode=mode,
+    )
+    return keep, mean
+
+
 class _Eig(torch.autograd.Function):
     """``(w, V) = eig(A)`` with the gauge- and defect-aware rules of MATH.md section 6."""
 
@@ -181,23 +212,7 @@ class _Eig(torch.autograd.Function):
             # Rounding noise of phase-invariant losses grows with the conditioning (cancellation
             # in V^{-1}): measure gauge dependence relative to ||gV_j|| max(1, kappa_j).
             gV_norms = _norm(gV.detach(), -2) * kappa.clamp_min(1.0)
-        keep, mean = inspect(
-            policy.eig_policy,
-            w,
-            kappa,
-            scale,
-            gw,
-            T,
-            gV_norms,
-            rtol=opts.rtol,
-            atol=opts.atol,
-            gauge=opts.gauge,
-            defective=opts.defective,
-            defective_rtol=opts.defective_rtol,
-            kappa_max=opts.kappa_max,
-            fn=opts.fn,
-            mode="backward",
-        )
+        keep, mean = _decide(opts, w, kappa, scale, gw, T, gV_norms, "backward")
         gw_bar = None if gw is None else _cluster_mean(mean, gw)
         F = None if T is None else _inverse_gaps(w, keep)
         gA = torch.linalg.lu_solve(LU, pivots, rules.eig_vjp_inner(gw_bar, F, T) @ Vh)
@@ -213,23 +228,7 @@ class _Eig(torch.autograd.Function):
         K = solved[..., :n]
         kappa = _kappa_from(solved[..., n:].detach())
         dK = K.diagonal(dim1=-2, dim2=-1)
-        keep, mean = inspect(
-            policy.eig_policy,
-            w,
-            kappa,
-            scale,
-            dK,
-            None,
-            None,
-            rtol=opts.rtol,
-            atol=opts.atol,
-            gauge=opts.gauge,
-            defective=opts.defective,
-            defective_rtol=opts.defective_rtol,
-            kappa_max=opts.kappa_max,
-            fn=opts.fn,
-            mode="jvp",
-        )
+        keep, mean = _decide(opts, w, kappa, scale, dK, None, None, "jvp")
         _, dV = rules.eig_jvp(V, K, _inverse_gaps(w, keep))
         return guard_nested_forward((w, V), (_cluster_mean(mean, dK), dV), _NESTED_FORWARD)
 
