@@ -13,12 +13,8 @@ from eigengrad.testing import cycle_edges, matrix_with_spectrum, relative_error
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# iterative solvers: single-threaded, so results do not depend on the thread count
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _separated(n=120, seed=1):
