@@ -47,57 +47,113 @@ def random_block(
     return Z.to(device)
 
 
+def _svqb(G: torch.Tensor, cols: int) -> tuple[torch.Tensor, bool]:
+    """``T`` with ``T^H G T = I`` from the Gram matrix ``G`` (SVQB, Stathopoulos and Wu 2002).
+
+    ``G`` is scaled to unit diagonal before its eigendecomposition; directions whose scaled
+    eigenvalue is below ``100 · eps · cols`` of the largest are dropped (``T`` has fewer
+    columns). Also returns whether the scaled ``G`` is well conditioned (``cond < 1e6``).
+    """
+    real = G.real.dtype
+    eps = torch.finfo(real).eps
+    G = (G + G.mH) / 2
+    norms = G.diagonal().real.clamp_min(0).sqrt()
+    nonzero = norms > torch.finfo(real).tiny ** 0.5
+    inv = torch.where(nonzero, 1 / torch.where(nonzero, norms, 1.0), 0.0).to(G.dtype)
+    d, U = torch.linalg.eigh(inv[:, None] * G * inv[None, :])
+    d_max = d.max().clamp_min(eps)
+    keep = d > 100 * eps * cols * d_max
+    well_conditioned = bool(d.min() > 1e-6 * d_max)
+    return inv[:, None] * (U[:, keep] / d[keep].sqrt().to(G.dtype)), well_conditioned
+
+
 def _orthonormalize(
     V: torch.Tensor,
     AV: torch.Tensor | None,
     against: list[tuple[torch.Tensor, torch.Tensor | None]],
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Orthonormalize ``V`` against the orthonormal blocks ``against`` and itself (SVQB, 2 passes).
+    """Orthonormalize ``V`` against the orthonormal blocks ``against`` and itself.
 
-    ``AV`` (if given) is transformed alongside; directions that are numerically dependent are
+    Block classical Gram-Schmidt followed by SVQB. The first pass works on Gram matrices only:
+    with ``c = B^H V`` the projected Gram matrix is ``V^H V - c^H c``, and the update
+    ``(V - B c) T`` is one product and one fused update. A second, explicit pass follows when
+    the projection cancelled more than three quarters of a column's squared norm or the
+    projected Gram matrix is ill-conditioned ("twice is enough": Giraud, Langou and Rozložník
+    2005). ``AV`` (if given) is transformed alongside; numerically dependent directions are
     dropped, so the result may have fewer columns.
     """
-    real = torch.empty((), dtype=V.dtype).real.dtype
-    eps = torch.finfo(real).eps
-    for _ in range(2):
-        for B, AB in against:
-            c = B.mH @ V
-            V = V - B @ c
-            if AV is not None and AB is not None:
-                AV = AV - AB @ c
+    for attempt in range(2):
         if V.shape[1] == 0:
             return V, AV
-        # SVQB on the column-scaled Gram matrix; the scaling is folded into one product V @ T
         G = V.mH @ V
-        G = (G + G.mH) / 2
-        norms = G.diagonal().real.clamp_min(0).sqrt()
-        nonzero = norms > torch.finfo(real).tiny ** 0.5
-        inv = torch.where(nonzero, 1 / torch.where(nonzero, norms, 1.0), 0.0).to(V.dtype)
-        d, U = torch.linalg.eigh(inv[:, None] * G * inv[None, :])
-        keep_d = d > 100 * eps * V.shape[1] * d.max().clamp_min(eps)
-        T = inv[:, None] * (U[:, keep_d] / d[keep_d].sqrt().to(V.dtype))
-        V = V @ T
-        if AV is not None:
-            AV = AV @ T
+        cs = [B.mH @ V for B, _ in against]
+        Gp = G - sum((c.mH @ c for c in cs), torch.zeros_like(G))
+        before = G.diagonal().real
+        after = Gp.diagonal().real
+        T, well_conditioned = _svqb(Gp, V.shape[1])
+        V_new = V @ T
+        AV_new = AV @ T if AV is not None else None
+        for (B, AB), c in zip(against, cs, strict=True):
+            cT = c @ T
+            V_new.addmm_(B, cT, alpha=-1)
+            if AV_new is not None and AB is not None:
+                AV_new.addmm_(AB, cT, alpha=-1)
+        V, AV = V_new, AV_new
+        kept = bool((after > 0.25 * before).all())
+        if attempt == 0 and kept and well_conditioned:
+            break
     return V, AV
 
 
-def _rayleigh_ritz(S: torch.Tensor, AS: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Ritz pairs of the pencil ``(S^H A S, S^H S)``; ``None`` if ``S`` is ill-conditioned."""
-    H = S.mH @ AS
-    H = (H + H.mH) / 2
-    G = S.mH @ S
-    G = (G + G.mH) / 2
-    eye = torch.eye(G.shape[0], dtype=G.dtype, device=G.device)
-    real = torch.empty((), dtype=S.dtype).real.dtype
+def _join(blocks: list[torch.Tensor], buffer: torch.Tensor) -> torch.Tensor:
+    """Concatenate column blocks into the leading columns of ``buffer`` (no allocation)."""
+    end = 0
+    for b in blocks:
+        start, end = end, end + b.shape[1]
+        buffer[:, start:end].copy_(b)
+    return buffer[:, :end]
+
+
+def _upper_gram(U: torch.Tensor, V: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    """``U^H V`` for Hermitian ``U^H V`` from its upper block columns (blocks of ``sizes``)."""
+    r = U.shape[1]
+    M = torch.empty(r, r, dtype=U.dtype, device=U.device)
+    end = 0
+    for size in sizes:
+        start, end = end, end + size
+        M[:end, start:end] = U[:, :end].mH @ V[:, start:end]
+        M[start:end, :start] = M[:start, start:end].mH
+    return (M + M.mH) / 2
+
+
+def _rayleigh_ritz(
+    S: torch.Tensor, AS: torch.Tensor, sizes: list[int]
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Ritz pairs of the pencil ``(S^H A S, S^H S)``; ``None`` if ``S`` is ill-conditioned.
+
+    ``S = [X, W, P]`` in blocks of ``sizes`` columns. Both Hermitian projections are assembled
+    from their upper block columns (a third fewer flops than ``S^H A S`` in one product). When
+    ``S^H S`` is not the identity to rounding, it is scaled to unit diagonal (Jacobi) and
+    Cholesky-factored; the scaling makes rescaling ``P`` itself unnecessary.
+    """
+    r = S.shape[1]
+    H = _upper_gram(S, AS, sizes)
+    G = _upper_gram(S, S, sizes)
+    real = S.real.dtype
+    eye = torch.eye(r, dtype=S.dtype, device=S.device)
     if float((G - eye).abs().max()) < 1e3 * torch.finfo(real).eps:
         return torch.linalg.eigh(H)
+    scale = G.diagonal().real.clamp_min(torch.finfo(real).tiny).rsqrt().to(S.dtype)
+    G = scale[:, None] * G * scale[None, :]
+    H = scale[:, None] * H * scale[None, :]
     L, info = torch.linalg.cholesky_ex(G)
-    if int(info) != 0:
+    # the smallest pivot bounds the smallest eigenvalue of the unit-diagonal G from above; below
+    # sqrt(eps) the Ritz values would carry errors ~ eps / pivot^2 (Hetmaniuk and Lehoucq 2006)
+    if int(info) != 0 or float(L.diagonal().real.min()) ** 2 < torch.finfo(real).eps ** 0.5:
         return None
     Li = torch.linalg.solve_triangular(L, eye, upper=False)
     theta, U = torch.linalg.eigh(Li @ H @ Li.mH)
-    C = Li.mH @ U
+    C = scale[:, None] * (Li.mH @ U)
     if not bool(torch.isfinite(C).all()):
         return None
     return theta, C
@@ -143,7 +199,7 @@ def lobpcg(
         extra = random_block(X0.shape[0], m - X.shape[1], X0.dtype, X0.device, seed=12345)
         X, _ = _orthonormalize(torch.cat([X, extra], 1), None, [])
     AX = apply(X)
-    rr = _rayleigh_ritz(X, AX)
+    rr = _rayleigh_ritz(X, AX, [m])
     assert rr is not None
     theta, C = rr
     X, AX = X @ C, AX @ C
@@ -152,6 +208,8 @@ def lobpcg(
     AP: torch.Tensor | None = None
     iterations = 0
     exact = True  # AX was recomputed at this iterate
+    # persistent (S, AS) buffers spare the allocator (and the kernel's page zeroing) at large n
+    S_buffer, AS_buffer = X.new_empty(X.shape[0], 3 * m), X.new_empty(X.shape[0], 3 * m)
     for it in range(1, max_iter + 1):
         R = AX - X * theta.to(X.dtype)
         res = torch.linalg.vector_norm(R, dim=0)
@@ -169,27 +227,31 @@ def lobpcg(
                 break
         iterations = it
         active = ~conv
-        W = R[:, active]
+        all_active = bool(active.all())
+        W = R if all_active else R[:, active]
         if precond is not None:
             W = precond(W)
-        if P is not None and AP is not None:
-            # scale only: the Rayleigh-Ritz step handles a non-orthogonal P via S^H S
-            p_norms = torch.linalg.vector_norm(P, dim=0)
-            ok = p_norms > torch.finfo(p_norms.dtype).tiny ** 0.5
-            scale_p = torch.where(ok, 1 / torch.where(ok, p_norms, 1.0), 0.0).to(P.dtype)
-            P, AP = P * scale_p, AP * scale_p
+        # P is not rescaled: the Rayleigh-Ritz step handles a non-orthogonal, unnormalized P
         W, _ = _orthonormalize(W, None, [(X, None)])
         if W.shape[1] == 0:
             break  # stagnation: no new direction
         AW = apply(W)
         blocks = [X, W] + ([P] if P is not None else [])
         ablocks = [AX, AW] + ([AP] if AP is not None else [])
-        S, AS = torch.cat(blocks, 1), torch.cat(ablocks, 1)
-        rr = _rayleigh_ritz(S, AS)
+        S, AS = _join(blocks, S_buffer), _join(ablocks, AS_buffer)
+        rr = _rayleigh_ritz(S, AS, [b.shape[1] for b in blocks])
+        if rr is None and P is not None and AP is not None:
+            # P is nearly dependent on [X, W] (typical near convergence): keep its independent
+            # directions only, orthonormalized against [X, W]
+            P, AP = _orthonormalize(P, AP, [(X, AX), (W, AW)])
+            if P.shape[1]:
+                blocks[2], ablocks[2] = P, AP
+                S, AS = _join(blocks, S_buffer), _join(ablocks, AS_buffer)
+                rr = _rayleigh_ritz(S, AS, [b.shape[1] for b in blocks])
         if rr is None and P is not None:  # restart without P
             P = AP = None
-            S, AS = torch.cat([X, W], 1), torch.cat([AX, AW], 1)
-            rr = _rayleigh_ritz(S, AS)
+            S, AS = S[:, : m + W.shape[1]], AS[:, : m + W.shape[1]]
+            rr = _rayleigh_ritz(S, AS, [m, W.shape[1]])
         if rr is None:
             break
         theta_all, C = rr
@@ -197,14 +259,15 @@ def lobpcg(
         C = C[:, :m]
         theta = theta_all[:m]
         Cwp = C[m:, :]
-        P = S[:, m:] @ Cwp[:, active]
-        AP = AS[:, m:] @ Cwp[:, active]
+        Cp = Cwp if all_active else Cwp[:, active]
+        P = S[:, m:] @ Cp
+        AP = AS[:, m:] @ Cp
         X, AX = S @ C, AS @ C
         exact = False
         if it % restart_every == 0:
             X, _ = _orthonormalize(X, None, [])
             AX = apply(X)
-            rr = _rayleigh_ritz(X, AX)
+            rr = _rayleigh_ritz(X, AX, [m])
             assert rr is not None
             theta, C = rr
             X, AX = X @ C, AX @ C
