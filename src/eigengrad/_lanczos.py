@@ -43,23 +43,29 @@ Matmat = Callable[[torch.Tensor], torch.Tensor]
 
 # Default basis size in blocks of ``p`` columns, and Ritz vectors kept at a restart, as fractions
 # of the basis (measured on graph Laplacians, see the module notes in ``lanczos``).
-DEFAULT_BLOCKS = 8
+DEFAULT_BLOCKS = 10
 KEEP_FRACTION = 0.5
 _FILL_SEED = 12345
+CHECK_EVERY = 4
 
 
 def _project(
     W: torch.Tensor, V: torch.Tensor, passes: int = 2
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Remove the components of ``W`` along the orthonormal ``V``; return ``(W, V^H W)``."""
-    C = torch.zeros(V.shape[1], W.shape[1], dtype=W.dtype, device=W.device)
+    """Remove the components of ``W`` along the orthonormal ``V``; return ``(W, V^H W)``.
+
+    Computed on the transposes ``W^T``, ``V^T`` (rows of length ``n``): ``V`` is stored as the
+    transpose of a row-major buffer, and the two products then run as contiguous row blocks.
+    """
+    C = torch.zeros(W.shape[1], V.shape[1], dtype=W.dtype, device=W.device)  # (V^H W)^T
     if V.shape[1] == 0:
-        return W, C
+        return W, C.mT
+    Vr, Wr = V.mT, W.mT
     for _ in range(passes):
-        c = V.mH @ W
-        W = W - V @ c
+        c = Wr @ Vr.mH
+        Wr = torch.addmm(Wr, c, Vr, alpha=-1)
         C = C + c
-    return W, C
+    return Wr.mT, C.mT
 
 
 def _next_block(
@@ -127,7 +133,7 @@ def lanczos(
     max_iter : int
         Maximum number of block steps (products of ``A`` with a block of ``<= m`` columns).
     basis : int, optional
-        Maximum basis size (columns) before a restart; default ``8 m``, at least ``2 m``,
+        Maximum basis size (columns) before a restart; default ``10 m``, at least ``2 m``,
         capped at ``n`` (then the whole space is spanned and the result is exact).
     keep : int, optional
         Ritz vectors kept at a restart; default half the basis, at least ``m`` and at most
@@ -178,7 +184,9 @@ def lanczos(
     nonzero = norms > tiny**0.5
     Xs = X0 * torch.where(nonzero, 1 / torch.where(nonzero, norms, 1.0), 0.0).to(dtype)
     Q, _ = _next_block(Xs, X0[:, :0], 100 * eps * m, 1.0, _FILL_SEED)
-    V = torch.empty(n, cap, dtype=dtype, device=device)
+    # the basis is stored row-wise: V = Vbuf[:j].mT, columns of length n
+    Vbuf = torch.empty(cap, n, dtype=dtype, device=device)
+    V = Vbuf.mT
     j = lo = 0
     T = torch.zeros(0, 0, dtype=dtype, device=device)
     norm_est = 0.0
@@ -202,21 +210,26 @@ def lanczos(
         T = (Tn + Tn.mH) / 2
         lo = j
         j += p
+        scale = max(norm_est, float(C.abs().max()), tiny)
+        drop = 10 * eps * (j**0.5) * scale
+        Qn, B = _next_block(W, V[:, :j], drop, scale, _FILL_SEED + steps)
+        exact = Qn.shape[1] == 0  # the whole space is spanned
+        done = exact or steps >= max_iter
+        restart = j + Qn.shape[1] > cap
+        # Rayleigh-Ritz (O(j^3)) only at restarts and every CHECK_EVERY steps
+        if not (done or restart or steps % CHECK_EVERY == 0 or steps == 1):
+            Q = Qn
+            continue
         theta, U = torch.linalg.eigh(T)
         norm_est = max(norm_est, float(theta.abs().max()))
         scale = max(norm_est, tiny)
-        drop = 10 * eps * (j**0.5) * scale
-        Qn, B = _next_block(W, V[:, :j], drop, scale, _FILL_SEED + steps)
-        S = torch.zeros(Qn.shape[1], j, dtype=dtype, device=device)
-        S[:, j - p :] = B
-        est = torch.linalg.vector_norm(S @ U[:, :m], dim=0)
-        exact = Qn.shape[1] == 0  # the whole space is spanned
-        done = exact or steps >= max_iter
+        # residuals of the Ritz pairs: A V u - θ V u = Qn B (last p rows of u)
+        est = torch.linalg.vector_norm(B @ U[j - p :, :m], dim=0)
         # After a breakdown the basis is an invariant subspace and its Ritz pairs are exact,
         # but not necessarily the smallest: test only once the fresh directions were expanded.
         fresh = bool((B.abs().amax(1) == 0).any()) if B.numel() else False
         if done or (not fresh and bool((est[:k] <= confirm * tol * scale).all())):
-            X = V[:, :j] @ U[:, :m]
+            X = (U[:, :m].mT @ Vbuf[:j]).mT
             AX = apply(X)
             H = X.mH @ AX
             w, Cx = torch.linalg.eigh((H + H.mH) / 2)
@@ -226,9 +239,9 @@ def lanczos(
             if done or bool((res[:k] <= tol * max(norm_est, tiny)).all()):
                 return LobpcgResult(w, X, res, steps, norm_est)
             confirm /= 10
-        if j + Qn.shape[1] > cap:  # thick (Krylov-Schur) restart
+        if restart:  # thick (Krylov-Schur) restart
             Ul = U[:, :keep]
-            V[:, :keep] = V[:, :j] @ Ul
+            Vbuf[:keep] = Ul.mT @ Vbuf[:j]
             T = torch.diag(theta[:keep]).to(dtype)
             j = keep
             lo = 0
