@@ -8,6 +8,7 @@ import torch
 import eigengrad
 from eigengrad._lanczos import lanczos
 from eigengrad._lobpcg import random_block
+from eigengrad.exceptions import InputError
 from eigengrad.testing import cycle_edges, grid_edges, hypercube_edges, matrix_with_spectrum
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -181,3 +182,11 @@ def test_max_iter_reports_unconverged():
     X = out.eigenvectors
     res = torch.linalg.vector_norm(L @ X - X * out.eigenvalues, dim=0)
     torch.testing.assert_close(res, out.residual_norms)
+
+
+def test_bad_shapes_raise():
+    A = torch.eye(5, dtype=torch.float64)
+    with pytest.raises(InputError, match="k <= m <= n"):
+        lanczos(lambda V: A @ V, torch.ones(5, 6, dtype=torch.float64), 2, tol=1e-8, max_iter=5)
+    with pytest.raises(InputError, match="k <= m <= n"):
+        lanczos(lambda V: A @ V, torch.ones(5, 2, dtype=torch.float64), 3, tol=1e-8, max_iter=5)

@@ -38,6 +38,7 @@ from collections.abc import Callable
 import torch
 
 from ._lobpcg import LobpcgResult, random_block
+from .exceptions import InputError
 
 Matmat = Callable[[torch.Tensor], torch.Tensor]
 
@@ -146,6 +147,11 @@ def lanczos(
         recomputed with an explicit product, ``iterations`` = block steps taken (the explicit
         confirmation products are not counted), and ``norm_estimate``.
 
+    Raises
+    ------
+    InputError
+        If ``X0`` is not a ``(n, m)`` block with ``k <= m <= n``.
+
     Notes
     -----
     Each block step multiplies the newest block ``Q`` by ``A``, orthogonalizes ``A Q`` against
@@ -168,6 +174,12 @@ def lanczos(
     >>> out.eigenvalues.round(decimals=8).tolist()
     [1.0, 2.0, 3.0]
     """
+    if X0.ndim != 2 or not 0 <= k <= X0.shape[1] <= X0.shape[0]:
+        raise InputError(
+            f"eigengrad.lanczos: expected a start block X0 of shape (n, m) with k <= m <= n, "
+            f"received shape {tuple(X0.shape)} and k={k}. Pass at most n columns and at least "
+            f"k."
+        )
     n, m = X0.shape
     dtype, device = X0.dtype, X0.device
     real = torch.empty((), dtype=dtype).real.dtype
