@@ -14,12 +14,26 @@ symmetric ``A`` this is the thick restart of Wu and Simon 2000): ``V ← V U_l``
 expansion continues from ``Q``. Converged estimates are confirmed with an explicit product
 ``A X`` and a final Rayleigh-Ritz step on ``X`` before returning.
 
-The dense work per block step is ``O(n · j · p)`` for a basis of ``j`` columns (two passes of
-block classical Gram-Schmidt), instead of LOBPCG's Rayleigh-Ritz on a ``3p``-column basis with
-explicit Gram matrices every iteration. A block that loses rank (an invariant subspace was
+The dense work per block step is ``O(n · j · p)`` for a basis of ``j`` columns: two passes of
+block classical Gram-Schmidt, the first against the blocks that couple to ``Q`` in exact
+arithmetic (the previous block, or all kept Ritz vectors after a restart), the second against
+the whole basis, plus a third on the new block when its singular values show cancellation.
+Rayleigh-Ritz on ``T`` (``O(j^3)``) runs only every few steps and at restarts. A block that
+loses rank (an invariant subspace was
 found: breakdown, or deflation of one direction of the block) is completed with seeded random
 vectors orthogonalized against the basis; their rows of ``S`` are zero. With block size ``p``
 every eigenvalue of multiplicity ``<= p`` is found with all its copies.
+
+Optionally (``degree > 1``) the expansion runs on a Chebyshev polynomial ``T_d(y(A))`` that maps
+the unwanted part of the spectrum into ``[-1, 1]`` and the wanted end monotonically below
+``-1`` (the filter of Zhou and Saad's Chebyshev-Davidson method, 2007): ``d`` sparse products per
+block step buy a much larger gap ratio, so the dense work per product drops about ``d``-fold.
+
+Limitations: a Krylov method only sees the part of the spectrum its start block reaches; if the
+start block lies in an invariant subspace (or is orthogonal to a wanted eigenvector) the seeded
+random completion after a breakdown usually, but not provably, recovers the missed eigenvalues.
+Block size ``p`` costs about ``p`` times more products than a single-vector method on spectra
+with simple eigenvalues (the price of finding multiplicities up to ``p``).
 
 References
 ----------
@@ -27,8 +41,9 @@ Golub and Underwood, "The block Lanczos method for computing eigenvalues" (1977)
 "Thick-restart Lanczos method for large symmetric eigenvalue problems", SIAM J. Matrix Anal.
 Appl. 22 (2000); Stewart, "A Krylov-Schur algorithm for large eigenproblems", SIAM J. Matrix Anal.
 Appl. 23 (2001); Baglama, Calvetti and Reichel, "IRBL: an implicitly restarted block Lanczos
-method" (2003); Giraud, Langou and Rozložník, "The loss of orthogonality in the Gram-Schmidt
-orthogonalization process" (2005, "twice is enough").
+method" (2003); Zhou and Saad, "A Chebyshev-Davidson algorithm for large symmetric
+eigenproblems", SIAM J. Matrix Anal. Appl. 29 (2007); Giraud, Langou and Rozložník, "The loss
+of orthogonality in the Gram-Schmidt orthogonalization process" (2005, "twice is enough").
 """
 
 from __future__ import annotations
