@@ -38,7 +38,7 @@ def _check(out, A_dense, k, tol):
     ("dtype", "tol"),
     [(torch.float64, 3.7e-11), (torch.complex128, 3.7e-11), (torch.float32, 2.4e-5)],
 )
-@pytest.mark.parametrize(("basis", "degree"), [(None, 1), (24, 1), (24, 8)])
+@pytest.mark.parametrize(("basis", "degree"), [(None, 1), (24, 1), (24, 8), (None, None)])
 def test_random_dense_hermitian(dtype, tol, basis, degree):
     n, k, m = 200, 5, 8
     gen = torch.Generator().manual_seed(1)
@@ -48,7 +48,8 @@ def test_random_dense_hermitian(dtype, tol, basis, degree):
         G = torch.complex(G, torch.randn(n, n, generator=gen, dtype=real))
     A = ((G + G.mH) / 2).to(dtype)
     X0 = random_block(n, m, dtype, CPU, seed=0)
-    out = lanczos(lambda V: A @ V, X0, k, tol=tol, max_iter=2000, basis=basis, degree=degree)
+    kw = {} if degree is None else {"degree": degree}
+    out = lanczos(lambda V: A @ V, X0, k, tol=tol, max_iter=2000, basis=basis, **kw)
     assert out.eigenvalues.dtype == real and out.eigenvectors.dtype == dtype
     assert out.eigenvectors.shape == (n, m)
     _check(out, A, k, tol)
@@ -83,11 +84,12 @@ def _eigenspace_error(X, V_exact):
     return float(torch.linalg.matrix_norm(V_exact - X @ (X.mH @ V_exact), ord=2))
 
 
-def test_cycle_graph_pairs():
+@pytest.mark.parametrize("degree", [1, 9])
+def test_cycle_graph_pairs(degree):
     n, k, m = 60, 7, 9  # eigenvalue 0 once, then three pairs: a selection ending at a gap
     L = eigengrad.graph_laplacian(cycle_edges(n), None, n).coalesce()
     out = lanczos(lambda V: L @ V, random_block(n, m, torch.float64, CPU, 2), k, tol=1e-12,
-                  max_iter=2000, basis=30)  # fmt: skip
+                  max_iter=2000, basis=30, degree=degree)  # fmt: skip
     j = torch.arange(n, dtype=torch.float64)
     exact = torch.sort(2 - 2 * torch.cos(2 * math.pi * j / n)).values
     torch.testing.assert_close(out.eigenvalues[:k], exact[:k], rtol=0, atol=1e-10)
@@ -128,7 +130,8 @@ def test_deterministic_same_bits(degree):
     assert a.iterations == b.iterations
 
 
-def test_breakdown_start_block_in_invariant_subspace():
+@pytest.mark.parametrize("degree", [1, 9])
+def test_breakdown_start_block_in_invariant_subspace(degree):
     # diag with few distinct values; the start block lies in the 5-dimensional eigenspace of
     # {1, 2}, an invariant subspace: the first block step breaks down (rank 1 of 4 survives) and
     # the block is completed with random vectors.
@@ -139,7 +142,7 @@ def test_breakdown_start_block_in_invariant_subspace():
     A = torch.diag(vals)
     X0 = torch.zeros(n, 4, dtype=torch.float64)
     X0[:5] = torch.randn(5, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    out = lanczos(lambda V: A @ V, X0, 4, tol=1e-12, max_iter=200, basis=16)
+    out = lanczos(lambda V: A @ V, X0, 4, tol=1e-12, max_iter=200, basis=16, degree=degree)
     expected = torch.tensor([1.0, 1.0, 2.0, 2.0], dtype=torch.float64)
     torch.testing.assert_close(out.eigenvalues, expected, rtol=0, atol=1e-12)
     assert bool((out.residual_norms <= 1e-12 * 5).all())
@@ -148,7 +151,7 @@ def test_breakdown_start_block_in_invariant_subspace():
     # subspace itself (dimension 5 < 8); the answer must reach past it to eigenvalue 3
     X0 = torch.zeros(n, 8, dtype=torch.float64)
     X0[:5] = torch.randn(5, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    out = lanczos(lambda V: A @ V, X0, 7, tol=1e-12, max_iter=200, basis=24)
+    out = lanczos(lambda V: A @ V, X0, 7, tol=1e-12, max_iter=200, basis=24, degree=degree)
     torch.testing.assert_close(out.eigenvalues, vals[:8], rtol=0, atol=1e-12)
 
 

@@ -63,6 +63,9 @@ DEFAULT_BLOCKS = 10
 KEEP_FRACTION = 0.5
 _FILL_SEED = 12345
 CHECK_EVERY = 4
+# Chebyshev filter degree after the first cycle (1: plain block Lanczos), measured on graph
+# Laplacians at n = 1e4 and 1e5: 9 beats 1 and 15.
+DEFAULT_DEGREE = 9
 
 
 def _project(
@@ -147,7 +150,7 @@ def lanczos(
     max_iter: int,
     basis: int | None = None,
     keep: int | None = None,
-    degree: int = 1,
+    degree: int = DEFAULT_DEGREE,
 ) -> LobpcgResult:
     r"""Smallest ``m = X0.shape[1]`` Ritz pairs of ``A``; iterate until the first ``k`` converge.
 
@@ -175,7 +178,7 @@ def lanczos(
         Ritz vectors kept at a restart; default half the basis, at least ``m`` and at most
         ``basis - m``.
     degree : int
-        Polynomial filtering (default 1: none). With ``degree = d > 1`` (rounded up to odd),
+        Polynomial filtering (default 9; 1: none). With ``degree = d > 1`` (rounded up to odd),
         the first basis cycle runs on ``A`` and gives a cut ``c`` (a Ritz value above the
         wanted ones; by interlacing at least ``2 m`` eigenvalues lie below it) and an upper
         estimate ``hi`` of the spectrum; the expansion then runs on ``T_d(y(A))``, the
