@@ -1,0 +1,200 @@
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse.linalg as spl
+import torch
+
+import eigengrad
+from eigengrad._lanczos import lanczos
+from eigengrad._lobpcg import random_block
+from eigengrad.exceptions import InputError
+from eigengrad.testing import cycle_edges, grid_edges, hypercube_edges, matrix_with_spectrum
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+CPU = torch.device("cpu")
+
+
+def _check(out, A_dense, k, tol):
+    """Residuals recomputed here, eigenvalues against eigh, orthonormal eigenvectors."""
+    m = out.eigenvectors.shape[1]
+    X, w = out.eigenvectors, out.eigenvalues
+    ref = torch.linalg.eigvalsh(A_dense)
+    scale = out.norm_estimate
+    assert scale <= float(ref.abs().max()) * (1 + 1e-6)
+    res = torch.linalg.vector_norm(A_dense @ X - X * w.to(X.dtype), dim=0)
+    assert torch.allclose(res, out.residual_norms, rtol=1e-3, atol=10 * tol * scale)
+    assert bool((res[:k] <= tol * scale).all())
+    # eigenvalue error <= residual^2 / gap; bounded crudely by the residual
+    assert torch.allclose(w[:k], ref[:k], rtol=0, atol=10 * tol * scale)
+    assert bool((w[1:] >= w[:-1]).all())
+    eye = torch.eye(m, dtype=X.dtype)
+    real = torch.empty((), dtype=X.dtype).real.dtype
+    assert float((X.mH @ X - eye).abs().max()) < 1e3 * torch.finfo(real).eps * math.sqrt(m)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "tol"),
+    [(torch.float64, 3.7e-11), (torch.complex128, 3.7e-11), (torch.float32, 2.4e-5)],
+)
+@pytest.mark.parametrize(("basis", "degree"), [(None, 1), (24, 1), (24, 8), (None, None)])
+def test_random_dense_hermitian(dtype, tol, basis, degree):
+    n, k, m = 200, 5, 8
+    gen = torch.Generator().manual_seed(1)
+    real = torch.empty((), dtype=dtype).real.dtype
+    G = torch.randn(n, n, generator=gen, dtype=real)
+    if dtype.is_complex:
+        G = torch.complex(G, torch.randn(n, n, generator=gen, dtype=real))
+    A = ((G + G.mH) / 2).to(dtype)
+    X0 = random_block(n, m, dtype, CPU, seed=0)
+    kw = {} if degree is None else {"degree": degree}
+    out = lanczos(lambda V: A @ V, X0, k, tol=tol, max_iter=2000, basis=basis, **kw)
+    assert out.eigenvalues.dtype == real and out.eigenvectors.dtype == dtype
+    assert out.eigenvectors.shape == (n, m)
+    _check(out, A, k, tol)
+
+
+@pytest.mark.parametrize("degree", [1, 15])
+@pytest.mark.parametrize("graph", ["path", "grid"])
+def test_graph_laplacians_match_scipy(graph, degree):
+    if graph == "path":
+        n = 500
+        i = torch.arange(n - 1)
+        edges = torch.stack([torch.cat([i, i + 1]), torch.cat([i + 1, i])])
+    else:
+        edges, n = grid_edges(25, 30), 750
+    L = eigengrad.graph_laplacian(edges, None, n).coalesce()
+    k, m, tol = 6, 9, 3.7e-11
+    out = lanczos(lambda V: L @ V, random_block(n, m, torch.float64, CPU, 0), k, tol=tol,
+                  max_iter=5000, basis=36, degree=degree)  # fmt: skip
+    _check(out, L.to_dense(), k, tol)
+    if degree > 1:  # the filter took over after the first cycle: far fewer block steps (>= 244)
+        assert out.iterations < 200
+    idx = L.indices().numpy()
+    import scipy.sparse as sp
+
+    S = sp.csr_matrix((L.values().numpy(), (idx[0], idx[1])), shape=(n, n))
+    w_ref = np.sort(spl.eigsh(S, k=k, which="SA", tol=1e-12, v0=np.ones(n) + np.arange(n))[0])
+    np.testing.assert_allclose(out.eigenvalues[:k].numpy(), w_ref, rtol=0, atol=1e-9)
+
+
+def _eigenspace_error(X, V_exact):
+    """``‖(I - X X^H) V‖``: how far the exact eigenspace ``V`` is from ``span(X)``."""
+    return float(torch.linalg.matrix_norm(V_exact - X @ (X.mH @ V_exact), ord=2))
+
+
+@pytest.mark.parametrize("degree", [1, 9])
+def test_cycle_graph_pairs(degree):
+    n, k, m = 60, 7, 9  # eigenvalue 0 once, then three pairs: a selection ending at a gap
+    L = eigengrad.graph_laplacian(cycle_edges(n), None, n).coalesce()
+    out = lanczos(lambda V: L @ V, random_block(n, m, torch.float64, CPU, 2), k, tol=1e-12,
+                  max_iter=2000, basis=30, degree=degree)  # fmt: skip
+    j = torch.arange(n, dtype=torch.float64)
+    exact = torch.sort(2 - 2 * torch.cos(2 * math.pi * j / n)).values
+    torch.testing.assert_close(out.eigenvalues[:k], exact[:k], rtol=0, atol=1e-10)
+    # both copies of each pair: the computed block spans the exact eigenspace of the k smallest
+    _, V = torch.linalg.eigh(L.to_dense())
+    assert _eigenspace_error(out.eigenvectors[:, :k], V[:, :k]) < 1e-8
+
+
+@pytest.mark.parametrize("degree", [1, 9])
+def test_hypercube_eleven_fold_eigenvalue(degree):
+    d, k, m = 11, 12, 14
+    n = 2**d
+    L = eigengrad.graph_laplacian(hypercube_edges(d), None, n).coalesce()
+    out = lanczos(lambda V: L @ V, random_block(n, m, torch.float64, CPU, 0), k, tol=3.7e-11,
+                  max_iter=2000, degree=degree)  # fmt: skip
+    w = out.eigenvalues[:k]
+    exact = torch.tensor([0.0] + [2.0] * 11, dtype=torch.float64)
+    torch.testing.assert_close(w, exact, rtol=0, atol=1e-9)
+    assert bool((out.residual_norms[:k] <= 3.7e-11 * out.norm_estimate).all())
+    # exact eigenspace of {0, 2}: constants and the 11 coordinate functions ±1
+    nodes = torch.arange(n)
+    bits = torch.stack([((nodes >> b) & 1).to(torch.float64) for b in range(d)], 1)
+    E = torch.cat([torch.ones(n, 1, dtype=torch.float64), 1 - 2 * bits], 1)
+    Q, _ = torch.linalg.qr(E)
+    X = out.eigenvectors[:, :k]
+    assert _eigenspace_error(X, Q) < 1e-8
+    assert _eigenspace_error(Q, X) < 1e-8
+
+
+@pytest.mark.parametrize("degree", [1, 5])
+def test_deterministic_same_bits(degree):
+    L = eigengrad.graph_laplacian(grid_edges(20, 20), None, 400).coalesce()
+    X0 = random_block(400, 6, torch.float64, CPU, seed=5)
+    a = lanczos(lambda V: L @ V, X0, 4, tol=1e-10, max_iter=1000, basis=24, degree=degree)
+    b = lanczos(lambda V: L @ V, X0.clone(), 4, tol=1e-10, max_iter=1000, basis=24, degree=degree)
+    assert torch.equal(a.eigenvalues, b.eigenvalues)
+    assert torch.equal(a.eigenvectors, b.eigenvectors)
+    assert a.iterations == b.iterations
+
+
+@pytest.mark.parametrize("degree", [1, 9])
+def test_breakdown_start_block_in_invariant_subspace(degree):
+    # diag with few distinct values; the start block lies in the 5-dimensional eigenspace of
+    # {1, 2}, an invariant subspace: the first block step breaks down (rank 1 of 4 survives) and
+    # the block is completed with random vectors.
+    vals = torch.tensor([1.0, 2.0, 3.0, 5.0], dtype=torch.float64).repeat_interleave(
+        torch.tensor([2, 3, 6, 40])
+    )
+    n = vals.numel()
+    A = torch.diag(vals)
+    X0 = torch.zeros(n, 4, dtype=torch.float64)
+    X0[:5] = torch.randn(5, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    out = lanczos(lambda V: A @ V, X0, 4, tol=1e-12, max_iter=200, basis=16, degree=degree)
+    expected = torch.tensor([1.0, 1.0, 2.0, 2.0], dtype=torch.float64)
+    torch.testing.assert_close(out.eigenvalues, expected, rtol=0, atol=1e-12)
+    assert bool((out.residual_norms <= 1e-12 * 5).all())
+    assert bool(torch.isfinite(out.eigenvectors).all())
+    # the same with an 8-column block: the Krylov space of the start block is the invariant
+    # subspace itself (dimension 5 < 8); the answer must reach past it to eigenvalue 3
+    X0 = torch.zeros(n, 8, dtype=torch.float64)
+    X0[:5] = torch.randn(5, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    out = lanczos(lambda V: A @ V, X0, 7, tol=1e-12, max_iter=200, basis=24, degree=degree)
+    torch.testing.assert_close(out.eigenvalues, vals[:8], rtol=0, atol=1e-12)
+
+
+def test_invariant_subspace_found_early_and_small_n():
+    # n < basis: the whole space is spanned after a few block steps and the result is exact
+    A, w, _ = matrix_with_spectrum(torch.linspace(-1, 1, 30).tolist(), seed=4)
+    out = lanczos(lambda V: A @ V, random_block(30, 7, torch.float64, CPU, 1), 5, tol=1e-14,
+                  max_iter=100)  # fmt: skip
+    torch.testing.assert_close(out.eigenvalues, w[:7], rtol=0, atol=1e-13)
+    assert out.iterations <= math.ceil(30 / 7)
+    # m = n: one block is the whole space
+    out = lanczos(lambda V: A @ V, random_block(30, 30, torch.float64, CPU, 1), 3, tol=1e-14,
+                  max_iter=100)  # fmt: skip
+    torch.testing.assert_close(out.eigenvalues, w, rtol=0, atol=1e-13)
+
+
+def test_rank_deficient_start_and_k_zero():
+    A, w, _ = matrix_with_spectrum(torch.linspace(0, 1, 80).tolist(), seed=2)
+    X0 = random_block(80, 6, torch.float64, CPU, 3)
+    X0[:, 3] = X0[:, 0] + X0[:, 1]
+    X0[:, 5] = 0
+    out = lanczos(lambda V: A @ V, X0, 4, tol=1e-12, max_iter=500, basis=24)
+    torch.testing.assert_close(out.eigenvalues, w[:6], rtol=0, atol=1e-11)
+    eye = torch.eye(6, dtype=torch.float64)
+    torch.testing.assert_close(out.eigenvectors.mT @ out.eigenvectors, eye, rtol=0, atol=1e-13)
+    out0 = lanczos(lambda V: A @ V, X0, 0, tol=1e-12, max_iter=500)
+    assert out0.iterations == 1 and out0.eigenvectors.shape == (80, 6)
+
+
+def test_max_iter_reports_unconverged():
+    L = eigengrad.graph_laplacian(grid_edges(40, 40), None, 1600).coalesce()
+    out = lanczos(lambda V: L @ V, random_block(1600, 6, torch.float64, CPU, 0), 4, tol=1e-12,
+                  max_iter=3, basis=12)  # fmt: skip
+    assert out.iterations == 3
+    assert bool((out.residual_norms[:4] > 1e-12 * out.norm_estimate).any())
+    X = out.eigenvectors
+    res = torch.linalg.vector_norm(L @ X - X * out.eigenvalues, dim=0)
+    torch.testing.assert_close(res, out.residual_norms)
+
+
+def test_bad_shapes_raise():
+    A = torch.eye(5, dtype=torch.float64)
+    with pytest.raises(InputError, match="k <= m <= n"):
+        lanczos(lambda V: A @ V, torch.ones(5, 6, dtype=torch.float64), 2, tol=1e-8, max_iter=5)
+    with pytest.raises(InputError, match="k <= m <= n"):
+        lanczos(lambda V: A @ V, torch.ones(5, 2, dtype=torch.float64), 3, tol=1e-8, max_iter=5)
