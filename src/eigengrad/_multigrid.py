@@ -282,7 +282,11 @@ def multigrid_preconditioner(
         Sparse COO or CSR (or dense) real symmetric ``(n, n)``, float32 or float64, with
         ``A + shift I`` positive definite (e.g. a graph Laplacian and ``shift > 0``).
     shift : float
-        Diagonal shift; LOBPCG's target ``σ = -shift``.
+        Diagonal shift; LOBPCG's target ``σ = -shift``. Keep it small against the wanted
+        eigenvalues: LOBPCG's convergence factor grows with ``(λ_k + shift) / (λ_{m+1} + shift)``.
+        On a 316 × 316 grid Laplacian (``λ_2 ≈ 1e-4``), ``shift = 1e-3 · 8`` needs 41 LOBPCG
+        iterations, ``1e-4 · 8`` 28 and ``1e-5 · 8`` 25; the V-cycle stays accurate for tiny
+        shifts because the prolongators interpolate the constants exactly.
     theta : float
         Strength-of-connection threshold on the finest level (halved on each coarser level).
     max_coarse : int
@@ -396,7 +400,8 @@ def multigrid_preconditioner(
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
             w, Q = torch.linalg.eigh(M.tensor().to_dense())
         w = w.clamp_min(float(w.max()) * torch.finfo(dtype).eps * M.shape[0])
-        coarse_inv = (Q / w) @ Q.T
+        coarse_inv = (Q / w) @ Q.mT
+        coarse_inv = (coarse_inv + coarse_inv.mT) / 2
     smoothers = [_chebyshev_smoother(lv, degree, alpha) for lv in levels]
 
     def cycle(lev: int, b: torch.Tensor) -> torch.Tensor:
