@@ -199,3 +199,43 @@ def test_isolated_nodes_and_disconnected_graph():
     assert float(w.min()) > 0
     # the isolated nodes are solved exactly by the smoother: T e_i = e_i / shift
     assert torch.allclose(Td[200:, 200:], torch.eye(3, dtype=torch.float64) / 1e-2)
+
+
+def test_near_nullspace_for_normalized_laplacian():
+    # I - D^{-1/2} W D^{-1/2} annihilates sqrt(degree), not the constants
+    m = 20
+    edges = grid_edges(m, m)
+    L = eg.graph_laplacian(edges, None, m * m, normalization="sym")
+    deg = torch.bincount(edges[0], minlength=m * m).to(torch.float64)
+    M = shifted(L, 1e-4)
+    Ms = torch.linalg.cholesky(M)
+
+    def smallest(T):
+        TM = Ms.T @ dense_T(T, m * m) @ Ms
+        return float(torch.linalg.eigvalsh((TM + TM.T) / 2).min())
+
+    good = smallest(multigrid_preconditioner(L, 1e-4, max_coarse=10, near_nullspace=deg.sqrt()))
+    plain = smallest(multigrid_preconditioner(L, 1e-4, max_coarse=10))
+    assert good > 0.3
+    assert good > plain
+    with pytest.raises(InputError, match="near_nullspace"):
+        multigrid_preconditioner(L, 1e-4, near_nullspace=torch.ones(3))
+
+
+def test_expander_graph_keeps_coarse_matrices_sparse():
+    # random graphs of average degree 10: dense aggregate graphs switch to plain aggregation
+    n = 20000
+    L = random_graph_laplacian(n, 10, 3, weighted=False)
+    shift = 1e-3
+    T = multigrid_preconditioner(L, shift)
+    assert len(T.levels) >= 3
+    Lc = L.to_sparse_csr()
+
+    def apply(v):
+        return Lc @ v + shift * v
+
+    b = torch.randn(n, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert 3 * pcg(apply, T, b, 1e-8, 200) < pcg(apply, lambda r: r, b, 1e-8, 2000)
+    u, v = torch.randn(2, n, 1, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    utv, vtu = float(u.T @ T(v)), float(v.T @ T(u))
+    assert abs(utv - vtu) <= 1e-12 * (abs(utv) + abs(vtu))

@@ -23,7 +23,10 @@ Setup, per level ``l`` with matrix ``M_l`` and diagonal ``D_l``:
    ``B^c_J = ‖B_J‖`` on the next), smoothed
    once by damped Jacobi: ``P_l = (I - ω D_l^{-1} M_l) T_l``, ``ω = 4 / (3 ρ̂)`` with ``ρ̂`` the
    Gershgorin bound of ``ρ(D_l^{-1} M_l)``.
-4. Galerkin coarse matrix ``M_{l+1} = P_l^T M_l P_l`` (sparse products, symmetrised).
+4. Galerkin coarse matrix ``M_{l+1} = P_l^T M_l P_l`` (sparse products, symmetrised). If the
+   plain-aggregation matrix ``T_l^T M_l T_l`` already has more than 32 entries per row (random
+   expander graphs), smoothing would make the coarse matrices nearly dense, and the level keeps
+   ``P_l = T_l`` (plain aggregation, still a Galerkin, positive definite coarse matrix).
 
 Coarsening stops below ``max_coarse`` unknowns or when it stalls; the coarsest matrix is inverted
 through its eigendecomposition (eigenvalues clamped, so the coarse solve is positive definite).
@@ -66,6 +69,9 @@ from .exceptions import InputDTypeError, InputError, NotSquareError
 Matmat = Callable[[torch.Tensor], torch.Tensor]
 
 _FN = "multigrid_preconditioner"
+# above this many stored entries per row of the plain-aggregation coarse matrix, a level keeps the
+# unsmoothed prolongator (smoothing would make P^T M P nearly dense on expander graphs)
+_DENSE_COARSE = 32
 
 
 @dataclass
@@ -216,6 +222,12 @@ def _galerkin(
     norm = torch.zeros(nc, dtype=dtype, device=dev).index_add_(0, agg_m, B_m * B_m).sqrt()
     crow_t = torch.cat([torch.zeros(1, dtype=torch.long, device=dev), member.cumsum(0)])
     Tt = _Csr(crow_t, agg_m, B_m / _take(norm, agg_m), (n, nc)).tensor()
+    Rt = _transpose(Tt)
+    At = _mm(Rt, _mm(M.tensor(), Tt))
+    if At.values().numel() > _DENSE_COARSE * nc:
+        # the aggregate graph is dense (an expander): smoothing P would square that density in
+        # P^T M P, so this level keeps the unsmoothed (plain aggregation) prolongator
+        return Tt, Rt, _symmetrize(At), norm
     # K = I - ω D^{-1} M on the pattern of M (which holds the diagonal)
     omega = 4 / (3 * rho)
     kval = (row == M.col).to(dtype) - omega * M.val / _take(diag, row)
@@ -223,14 +235,18 @@ def _galerkin(
     P = _mm(K, Tt)
     R = _transpose(P)
     Ac = _mm(R, _mm(M.tensor(), P))
-    # symmetrise the rounding: the pattern of P^T M P is symmetric
+    return P, R, _symmetrize(Ac), norm
+
+
+def _symmetrize(Ac: torch.Tensor) -> torch.Tensor:
+    """``(Ac + Ac^T) / 2`` for a CSR matrix with a symmetric pattern (removes rounding)."""
     AcT = _transpose(Ac)
     if torch.equal(AcT.crow_indices(), Ac.crow_indices()) and torch.equal(
         AcT.col_indices(), Ac.col_indices()
     ):
         c = _from_csr(Ac)
         Ac = _Csr(c.crow, c.col, (c.val + AcT.values()) / 2, c.shape).tensor()
-    return P, R, Ac, norm
+    return Ac
 
 
 def _chebyshev_smoother(level: _Level, degree: int, alpha: float) -> Matmat:
@@ -272,6 +288,7 @@ def multigrid_preconditioner(
     max_coarse: int = 300,
     degree: int = 2,
     alpha: float = 4.0,
+    near_nullspace: torch.Tensor | None = None,
     seed: int = 0,
 ) -> Matmat:
     r"""Return ``R -> T R``, one symmetric smoothed-aggregation V-cycle for ``M = A + shift I``.
@@ -295,6 +312,10 @@ def multigrid_preconditioner(
         Chebyshev smoothing steps before and after the coarse correction (``1``: damped Jacobi).
     alpha : float
         The smoother targets the upper part ``[ρ̂ / α, ρ̂]`` of the spectrum of ``D^{-1} M``.
+    near_nullspace : Tensor, optional
+        ``(n,)`` vector ``B`` with ``A B ≈ 0`` (or in the span of the smallest eigenvectors) that
+        the prolongators interpolate exactly; default ones (combinatorial graph Laplacians). For
+        ``I - D^{-1/2} W D^{-1/2}`` pass ``sqrt(degree)``.
     seed : int
         Seed of the aggregation priorities (the result is deterministic for a given seed).
 
@@ -373,7 +394,16 @@ def multigrid_preconditioner(
     gen = torch.Generator().manual_seed(seed)
 
     levels: list[_Level] = []
-    B = torch.ones(n, dtype=dtype, device=dev)  # near-nullspace of a Laplacian: constants
+    if near_nullspace is None:  # near-nullspace of a Laplacian: constants
+        B = torch.ones(n, dtype=dtype, device=dev)
+    else:
+        B = near_nullspace.detach().to(dtype=dtype, device=dev).reshape(-1)
+        if B.numel() != n or not bool(torch.isfinite(B).all()):
+            raise InputError(
+                f"{_FN}: expected a finite near_nullspace vector of {n} entries, received shape "
+                f"{tuple(near_nullspace.shape)}."
+            )
+        B = torch.where(B == 0, torch.finfo(dtype).tiny ** 0.5, B)  # no empty aggregate norms
     while True:
         row = M.row
         diag, rho = _diag_and_rho(M, row)
