@@ -286,8 +286,8 @@ def multigrid_preconditioner(
     *,
     theta: float = 0.08,
     max_coarse: int = 300,
-    degree: int = 2,
-    alpha: float = 4.0,
+    degree: int = 3,
+    alpha: float = 10.0,
     near_nullspace: torch.Tensor | None = None,
     seed: int = 0,
 ) -> Matmat:
@@ -301,8 +301,8 @@ def multigrid_preconditioner(
     shift : float
         Diagonal shift; LOBPCG's target ``σ = -shift``. Keep it small against the wanted
         eigenvalues: LOBPCG's convergence factor grows with ``(λ_k + shift) / (λ_{m+1} + shift)``.
-        On a 316 × 316 grid Laplacian (``λ_2 ≈ 1e-4``), ``shift = 1e-3 · 8`` needs 41 LOBPCG
-        iterations, ``1e-4 · 8`` 28 and ``1e-5 · 8`` 25; the V-cycle stays accurate for tiny
+        On a 316 × 316 grid Laplacian (``λ_2 ≈ 1e-4``, ``degree=2``), ``shift = 1e-3 · 8`` needs 41
+        LOBPCG iterations, ``1e-4 · 8`` 28 and ``1e-5 · 8`` 25; the V-cycle stays accurate for tiny
         shifts because the prolongators interpolate the constants exactly.
     theta : float
         Strength-of-connection threshold on the finest level (halved on each coarser level).
