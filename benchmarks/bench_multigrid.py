@@ -6,7 +6,7 @@ polynomial preconditioner, and SciPy's shift-invert ``eigsh(S, k=8, sigma=-1e-3)
 Graphs: 2D grid Laplacians and Erdős–Rényi graphs of average degree 10. Reported: setup seconds,
 LOBPCG iterations, total seconds, the largest eigenvalue error against SciPy, and ratios to SciPy.
 
-Usage: python benchmarks/bench_multigrid.py [--grids 100 316] [--random 100000]
+Usage: python benchmarks/bench_multigrid.py [--quick] [--grids 100 316] [--random 100000]
        [--shift 1e-5] [--degree 2] [--alpha 4] [--no-chebyshev] [--no-scipy] [--max-iter 300]
 """
 
@@ -98,7 +98,10 @@ def main() -> None:
     parser.add_argument("--max-iter", type=int, default=300)
     parser.add_argument("--no-chebyshev", action="store_true")
     parser.add_argument("--no-scipy", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="smoke run: tiny graphs")
     args = parser.parse_args()
+    if args.quick:
+        args.grids, args.random = [30], [2000]
     warnings.simplefilter("ignore")
     torch.set_num_threads(1)
 
