@@ -65,13 +65,14 @@ def _operator(edges: torch.Tensor, theta: torch.Tensor, n: int) -> eg.LinearOper
 # ---------------------------------------------------------------- forward
 
 
+@pytest.mark.parametrize("method", ["lobpcg", "lanczos"])
 @pytest.mark.parametrize("which", ["smallest", "largest"])
-def test_grid_laplacian_matches_scipy(which):
+def test_grid_laplacian_matches_scipy(which, method):
     n = 900
     L = eg.graph_laplacian(grid_edges(30, 30), None, n)
-    w, X, info = eg.eigsh(L, 8, which=which, method="lobpcg")
+    w, X, info = eg.eigsh(L, 8, which=which, method=method)
     ref = np.sort(spla.eigsh(_to_scipy(L), k=8, which="SA" if which == "smallest" else "LA")[0])
-    assert info.method == "lobpcg" and bool(info.converged.all())
+    assert info.method == method and bool(info.converged.all())
     assert np.abs(w.numpy() - ref).max() <= 1e-9 * info.norm_estimate
     R = torch.sparse.mm(L, X) - X * w
     res = torch.linalg.vector_norm(R, dim=0)
@@ -135,6 +136,35 @@ def test_chebyshev_preconditioner(which):
         eg.eigsh(L, 6, method="lobpcg", preconditioner="ilu")
 
 
+def test_auto_solver_choice_and_multigrid():
+    L = eg.graph_laplacian(grid_edges(60, 60), None, 3600)
+    runs = {
+        "multigrid": eg.eigsh(L, 6),  # sparse, real, smallest: multigrid LOBPCG
+        "chebyshev": eg.eigsh(L, 6, preconditioner="chebyshev"),
+        "operator": eg.eigsh(eg.aslinearoperator(L), 6),
+        "dense": eg.eigsh(L.to_dense(), 6),
+    }
+    methods = {name: r.info.method for name, r in runs.items()}
+    assert methods == {
+        "multigrid": "lobpcg",
+        "chebyshev": "lobpcg",
+        "operator": "lanczos",
+        "dense": "lanczos",
+    }
+    assert runs["multigrid"].info.iterations < runs["chebyshev"].info.iterations
+    for r in runs.values():
+        assert torch.allclose(r.eigenvalues, runs["multigrid"].eigenvalues, atol=1e-10)
+    assert eg.eigsh(L, 6, which="largest").info.method == "lanczos"
+    with pytest.raises(InputError, match="sparse matrix"):
+        eg.eigsh(eg.aslinearoperator(L), 6, preconditioner="multigrid")
+    with pytest.raises(InputError, match="which='smallest'"):
+        eg.eigsh(L, 6, which="largest", preconditioner="multigrid")
+    with pytest.raises(InputError, match="real matrix"):
+        eg.eigsh(L.to(torch.complex128), 6, preconditioner="multigrid")
+    with pytest.raises(InputError, match="takes no preconditioner"):
+        eg.eigsh(L, 6, method="lanczos", preconditioner="chebyshev")
+
+
 def test_dense_path_and_edge_cases():
     A = torch.diag(torch.arange(1.0, 7.0, dtype=F64))
     w, X, info = eg.eigsh(A, 6)
@@ -189,10 +219,11 @@ def hypercube():
     return edges, theta, n, k, L_dense, refs
 
 
-def test_dense_input_gradient_matches_eigh(hypercube):
+@pytest.mark.parametrize("method", ["lobpcg", "lanczos"])
+def test_dense_input_gradient_matches_eigh(hypercube, method):
     _edges, _theta, _n, k, L_dense, refs = hypercube
     A = L_dense.clone().requires_grad_()
-    w, X, info = eg.eigsh(A, k, method="lobpcg")
+    w, X, info = eg.eigsh(A, k, method=method)
     assert info.guard_gap > 1.0
     assert torch.allclose(w[1:], torch.full((k - 1,), 2.0, dtype=F64), atol=1e-9)
     for name, loss in _losses().items():
@@ -200,10 +231,11 @@ def test_dense_input_gradient_matches_eigh(hypercube):
         assert relative_error(g, refs[name][0]) < 1e-6, name
 
 
-def test_sparse_input_gradient_keeps_pattern(hypercube):
+@pytest.mark.parametrize("method", ["lobpcg", "lanczos"])
+def test_sparse_input_gradient_keeps_pattern(hypercube, method):
     edges, theta, n, k, _L_dense, refs = hypercube
     L = eg.graph_laplacian(edges, theta.repeat(2), n).detach().requires_grad_()
-    w, X, _ = eg.eigsh(L, k, method="lobpcg")
+    w, X, _ = eg.eigsh(L, k, method=method)
     for name, loss in _losses().items():
         L.grad = None
         loss(w, X).backward(retain_graph=True)
@@ -214,10 +246,11 @@ def test_sparse_input_gradient_keeps_pattern(hypercube):
         assert relative_error(g.values(), refs[name][0][i[0], i[1]]) < 1e-6, name
 
 
-def test_operator_parameters_gradient(hypercube):
+@pytest.mark.parametrize("method", ["lobpcg", "lanczos"])
+def test_operator_parameters_gradient(hypercube, method):
     edges, theta, n, k, _L_dense, refs = hypercube
     t = theta.clone().requires_grad_()
-    w, X, _ = eg.eigsh(_operator(edges, t.repeat(2), n), k, method="lobpcg")
+    w, X, _ = eg.eigsh(_operator(edges, t.repeat(2), n), k, method=method)
     for name, loss in _losses().items():
         (g,) = torch.autograd.grad(loss(w, X), t, retain_graph=True)
         assert relative_error(g, refs[name][1]) < 1e-6, name
@@ -395,7 +428,7 @@ def test_input_errors():
         eg.eigsh(A, 6)
     with pytest.raises(InputError, match="which"):
         eg.eigsh(A, 1, which="middle")
-    with pytest.raises(InputError, match="Shift-invert"):
+    with pytest.raises(InputError, match="multigrid-preconditioned LOBPCG instead"):
         eg.eigsh(A, 1, method="shift-invert")
     with pytest.raises(InputError, match="Batches"):
         eg.eigsh(torch.zeros(2, 3, 3, dtype=F64), 1)

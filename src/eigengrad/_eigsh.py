@@ -1,7 +1,8 @@
 """``eg.eigsh``: a few extreme eigenpairs of a dense, sparse or matrix-free Hermitian operator.
 
-The forward is block LOBPCG (:mod:`eigengrad._lobpcg`) or, for small problems, dense ``eigh``;
-the derivatives are implicit (:mod:`eigengrad._implicit`, MATH.md section 7).
+The forward is chosen in :mod:`eigengrad._partial_solver` (multigrid-preconditioned LOBPCG,
+block Lanczos, or dense ``eigh``); the derivatives are implicit (:mod:`eigengrad._implicit`,
+MATH.md section 7).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any, NamedTuple
 import torch
 
 from . import _policy
-from ._chebyshev import chebyshev_preconditioner
 from ._implicit import (
     ImplicitSpec,
     attach,
@@ -21,16 +21,15 @@ from ._implicit import (
     minres_solver,
     spectral_solver,
 )
-from ._lobpcg import lobpcg, random_block
+from ._lobpcg import random_block
 from ._operator import LinearOperator, Problem, as_problem
+from ._partial_solver import solve_forward
 from ._rules import _partial as rp
 from ._rules._gauge import fix_gauge as _fix_gauge
 from ._validation import machine_eps
 from .exceptions import ConvergenceWarning, InputError, SplitClusterWarning
 
 _FN = "eigengrad.eigsh"
-# Below this order (or when the block would cover a fifth of the space) the dense path is used.
-DENSE_BELOW = 400
 
 
 class ConvergenceInfo(NamedTuple):
@@ -41,11 +40,11 @@ class ConvergenceInfo(NamedTuple):
     residual_norms : Tensor
         ``‖A x_i - w_i x_i‖`` per returned pair, recomputed with an exact product.
     iterations : int
-        Solver iterations (0 for the dense path).
+        Solver iterations: LOBPCG iterations, or Lanczos block steps (0 for the dense path).
     converged : Tensor
         Boolean per pair: ``residual_norms <= tol · norm_estimate``.
     method : str
-        ``"lobpcg"`` or ``"dense"``.
+        The forward solver used: ``"lobpcg"``, ``"lanczos"`` or ``"dense"``.
     norm_estimate : float
         Estimate of ``‖A‖_2`` the tolerance is relative to (largest Ritz value magnitude).
     guard_gap : float
@@ -74,7 +73,7 @@ def default_tol(dtype: torch.dtype) -> float:
     return float(machine_eps(dtype) ** (2 / 3))
 
 
-def _check_args(p: Problem, k: Any, which: str, method: str) -> None:
+def _check_args(p: Problem, k: Any, which: str) -> None:
     if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= p.n:
         raise InputError(
             f"{_FN}: expected an integer number of eigenpairs 0 <= k <= n = {p.n}, received "
@@ -85,12 +84,6 @@ def _check_args(p: Problem, k: Any, which: str, method: str) -> None:
             f"{_FN}: expected which='smallest' or which='largest', received {which!r}. For "
             f"interior eigenvalues shift the operator (A - sigma I) and square it, or use "
             f"eg.eigh on a dense matrix."
-        )
-    if method not in ("auto", "lobpcg", "dense"):
-        raise InputError(
-            f"{_FN}: expected method='auto', 'lobpcg' or 'dense', received {method!r}. "
-            f"Shift-invert needs a sparse factorization, which torch does not provide; see "
-            f"docs/partial.md."
         )
 
 
@@ -105,36 +98,6 @@ def _start_block(p: Problem, m: int, X0: torch.Tensor | None, seed: int) -> torc
         )
     X0 = X0.detach().to(dtype=p.dtype, device=p.device)[:, :m]
     return torch.cat([X0, R[:, X0.shape[1] :]], 1)
-
-
-def _preconditioner(
-    p: Problem,
-    preconditioner: Any,
-    bounds: tuple[float, float] | None,
-    sign: float,
-    apply: Any,
-) -> Any:
-    if isinstance(preconditioner, str) and preconditioner == "auto":
-        preconditioner = "chebyshev" if p.kind == "sparse" else None
-    if preconditioner is None or callable(preconditioner):
-        return preconditioner
-    if preconditioner != "chebyshev":
-        raise InputError(
-            f"{_FN}: expected preconditioner='auto', 'chebyshev', None or a callable R -> T R, "
-            f"received {preconditioner!r}."
-        )
-    if bounds is None:
-        if p.bounds is None:
-            raise InputError(
-                f"{_FN}: preconditioner='chebyshev' needs bounds of the spectrum; a "
-                f"LinearOperator has no Gershgorin discs. Pass spectrum_bounds=(lo, hi) with "
-                f"lo <= eigenvalues <= hi."
-            )
-        bounds = p.bounds()
-    lo, hi = float(bounds[0]), float(bounds[1])
-    if sign < 0:  # LOBPCG runs on -A
-        lo, hi = -hi, -lo
-    return chebyshev_preconditioner(apply, lo, hi)
 
 
 def eigsh(
@@ -173,29 +136,38 @@ def eigsh(
         Number of eigenpairs, ``0 <= k <= n``.
     which : {"smallest", "largest"}
         Which end of the spectrum.
-    method : {"auto", "lobpcg", "dense"}
+    method : {"auto", "lobpcg", "lanczos", "dense"}
         Forward solver. ``"auto"`` uses dense ``eigh`` for ``n < 400`` or when ``5 (k + guard)
-        > n``, LOBPCG otherwise. The dense path densifies the operator (``n`` products).
+        > n`` (it densifies the operator with ``n`` products); LOBPCG with the multigrid
+        preconditioner for the smallest eigenpairs of a real sparse matrix whose multigrid
+        hierarchy is cheap (grids, meshes, geometric graphs); LOBPCG if a preconditioner is
+        passed; block thick-restart Lanczos with a Chebyshev filter otherwise (operators,
+        ``which="largest"``, expander-like graphs). Both iterative solvers use a block of
+        ``k + guard`` columns and find every copy of an eigenvalue of multiplicity up to that.
     tol : float, optional
         Relative residual tolerance: ``‖A x_i - w_i x_i‖ <= tol ‖A‖_est``. Default
         ``eps^(2/3)`` of the dtype.
     max_iter : int
-        Maximum LOBPCG iterations.
+        Maximum LOBPCG iterations or Lanczos block steps.
     X0 : Tensor, optional
         Initial block ``(n, j)``; missing columns are filled with seeded random vectors.
     seed : int
         Seed of the random start block; the result is deterministic given the seed.
-    preconditioner : "auto", "chebyshev", None or callable
-        LOBPCG only. ``"auto"`` (default) is ``"chebyshev"`` for sparse input and ``None``
-        for dense input and operators. A callable ``R -> T R`` must apply a Hermitian positive
-        definite ``T`` approximating ``(A - σ I)^{-1}`` for ``σ`` just below the wanted
-        eigenvalues (for ``which="largest"``: ``(σ I - A)^{-1}``). ``"chebyshev"`` builds one:
-        20 steps of the Chebyshev iteration on ``A`` shifted by a spectral bound (Gershgorin
-        discs for dense and sparse input, ``spectrum_bounds`` for operators); on graph
-        Laplacians it cuts the iterations about tenfold.
+    preconditioner : "auto", "multigrid", "chebyshev", None or callable
+        LOBPCG only. ``"auto"`` (default): ``"multigrid"`` where it applies (see ``method``),
+        else ``"chebyshev"`` for sparse input with ``method="lobpcg"``, else none.
+        ``"multigrid"``: one symmetric V-cycle of smoothed-aggregation multigrid for
+        ``A - σ I``, ``σ`` just below the Gershgorin bound (real sparse input,
+        ``which="smallest"``; :mod:`eigengrad._multigrid`); it also preconditions the adjoint
+        solves of the backward. ``"chebyshev"``: 20 steps of the Chebyshev iteration on ``A``
+        shifted by a spectral bound (Gershgorin discs for dense and sparse input,
+        ``spectrum_bounds`` for operators). A callable ``R -> T R`` must apply a Hermitian
+        positive definite ``T`` approximating ``(A - σ I)^{-1}`` for ``σ`` just below the
+        wanted eigenvalues (for ``which="largest"``: ``(σ I - A)^{-1}``).
     spectrum_bounds : (float, float), optional
-        ``(lo, hi)`` with ``lo <= λ(A) <= hi``, for ``preconditioner="chebyshev"`` (required
-        for a :class:`LinearOperator`; overrides Gershgorin bounds otherwise).
+        ``(lo, hi)`` with ``lo <= λ(A) <= hi``, for the ``"chebyshev"`` and ``"multigrid"``
+        preconditioners (required for a :class:`LinearOperator`; overrides Gershgorin bounds
+        otherwise).
     guard : int, optional
         Extra block columns beyond ``k`` (default ``max(3, k // 2)``): they speed convergence
         and detect a selection that splits a cluster.
@@ -259,7 +231,9 @@ def eigsh(
 
     References
     ----------
-    Knyazev 2001 (LOBPCG); Hetmaniuk and Lehoucq 2006; Paige and Saunders 1975 (MINRES);
+    Knyazev 2001 (LOBPCG); Hetmaniuk and Lehoucq 2006; Wu and Simon 2000, Stewart 2001
+    (thick-restart Lanczos, Krylov-Schur); Vaněk, Mandel and Brezina 1996 (smoothed
+    aggregation); Paige and Saunders 1975 (MINRES);
     Kasim 2020 (arXiv:2011.04366); Francuz et al. 2023 (arXiv:2311.11894).
 
     Examples
@@ -278,38 +252,29 @@ def eigsh(
     torch.Size([999])
     """
     p = as_problem(A, _FN, check_hermitian=check_hermitian)
-    _check_args(p, k, which, method)
+    _check_args(p, k, which)
     _policy.check_gauge_option(gauge, _FN)
     eps = machine_eps(p.dtype)
     tol = default_tol(p.dtype) if tol is None else float(tol)
     adjoint_tol = tol if adjoint_tol is None else float(adjoint_tol)
     g = min(p.n - k, max(3, k // 2) if guard is None else int(guard))
     m = k + g
-    if method == "auto":
-        method = "dense" if (p.n < DENSE_BELOW or 5 * m > p.n) else "lobpcg"
     sign = -1.0 if which == "largest" else 1.0
-    if method == "dense":
-        D = p.dense()
-        w_all, V_all = torch.linalg.eigh(sign * D)
-        theta, Xm = w_all[:m], V_all[:, :m]
-        iterations = 0
-        norm_est = float(w_all.abs().max()) if w_all.numel() else 0.0
-        res = torch.linalg.vector_norm(sign * p.apply(Xm) - Xm * theta.to(p.dtype), dim=0)
-    else:
-
-        def apply(V: torch.Tensor) -> torch.Tensor:
-            return p.apply(V) if sign > 0 else -p.apply(V)
-
-        out = lobpcg(
-            apply,
-            _start_block(p, m, X0, seed),
-            k,
-            tol=tol,
-            max_iter=max_iter,
-            precond=_preconditioner(p, preconditioner, spectrum_bounds, sign, apply),
-        )
-        theta, Xm, res = out.eigenvalues, out.eigenvectors, out.residual_norms
-        iterations, norm_est = out.iterations, out.norm_estimate
+    fwd = solve_forward(
+        p,
+        lambda: _start_block(p, m, X0, seed),
+        k,
+        m,
+        which=which,
+        method=method,
+        preconditioner=preconditioner,
+        bounds=spectrum_bounds,
+        tol=tol,
+        max_iter=max_iter,
+        fn=_FN,
+    )
+    theta, Xm, res = fwd.eigenvalues, fwd.eigenvectors, fwd.residual_norms
+    iterations, norm_est, method = fwd.iterations, fwd.norm_estimate, fwd.method
     # selected pairs, ascending in the original sign
     w, X, r = theta[:k], Xm[:, :k], res[:k]
     converged = r <= tol * max(norm_est, torch.finfo(theta.dtype).tiny)
@@ -317,7 +282,7 @@ def eigsh(
         worst = int((r / max(norm_est, 1e-300)).argmax())
         warnings.warn(
             f"{_FN}: {int((~converged).sum())} of {k} eigenpairs did not converge in "
-            f"{iterations} LOBPCG iterations: worst relative residual reached "
+            f"{iterations} {method} iterations: worst relative residual reached "
             f"{float(r[worst]) / max(norm_est, 1e-300):.3g} > tol = {tol:.3g} (eigenvalue "
             f"{sign * float(w[worst]):.6g}). Raise max_iter, pass a preconditioner, or loosen "
             f"tol; derivatives of unconverged pairs are inaccurate.",
@@ -346,17 +311,16 @@ def eigsh(
             )
     if sign < 0:  # ascending in the original sign
         w, X, r, converged = -w.flip(0), X.flip(1), r.flip(0), converged.flip(0)
-        theta_all_sign = -1.0
-    else:
-        theta_all_sign = 1.0
     info = ConvergenceInfo(r, iterations, converged, method, norm_est, guard_gap)
-    if method == "dense":
-        rest = theta_all_sign * w_all[k:]
-        solve = spectral_solver(rest, V_all[:, k:], atol_c)
+    if fwd.spectrum is not None:  # dense path: exact complement solves
+        w_all, V_all = fwd.spectrum
+        solve = spectral_solver(sign * w_all[k:], V_all[:, k:], atol_c)
     else:
-        # The adjoint solves stay unpreconditioned: with the Chebyshev polynomial they need ~7x
-        # fewer iterations but each costs ~6x more (measured on grid Laplacians).
-        solve = minres_solver(p.apply, adjoint_tol, adjoint_max_iter, _FN)
+        # Only the multigrid V-cycle preconditions the adjoint solves: with the Chebyshev
+        # polynomial they need ~7x fewer iterations but each costs ~6x more (grid Laplacians).
+        solve = minres_solver(
+            p.apply, adjoint_tol, adjoint_max_iter, _FN, precond=fwd.preconditioner
+        )
     spec = ImplicitSpec(solve, rtol_c, atol_c, gauge, _FN)  # type: ignore[arg-type]
     w, X = w.detach(), X.detach()
     if (p.differentiable is not False and torch.is_grad_enabled()) or _forward_ad_active():

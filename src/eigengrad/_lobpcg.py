@@ -244,6 +244,7 @@ def lobpcg(
             # P is nearly dependent on [X, W] (typical near convergence): keep its independent
             # directions only, orthonormalized against [X, W]
             P, AP = _orthonormalize(P, AP, [(X, AX), (W, AW)])
+            assert AP is not None
             if P.shape[1]:
                 blocks[2], ablocks[2] = P, AP
                 S, AS = _join(blocks, S_buffer), _join(ablocks, AS_buffer)

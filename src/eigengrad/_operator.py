@@ -202,6 +202,9 @@ class Problem:
         Whether ``A`` carries autograd or forward-AD state (``None``: unknown, an operator).
     bounds : callable or None
         ``() -> (lo, hi)`` Gershgorin bounds of the spectrum (``None`` for operators).
+    matrix : Tensor or None
+        The sparse CSR matrix without autograd (``None`` unless ``kind == "sparse"``), for
+        preconditioners that need its entries.
     """
 
     n: int
@@ -213,6 +216,7 @@ class Problem:
     dense: Callable[[], torch.Tensor]
     differentiable: bool | None
     bounds: Callable[[], tuple[float, float]] | None = None
+    matrix: torch.Tensor | None = None
 
 
 def _has_tangent(t: torch.Tensor) -> bool:
@@ -385,6 +389,7 @@ def as_problem(A: Any, fn: str, *, check_hermitian: bool = True) -> Problem:
             dense_sparse,
             differentiable,
             bounds_sparse,
+            Ap,
         )
     raise InputDTypeError(
         f"{fn}: expected a strided, sparse COO or sparse CSR tensor, received layout {A.layout}. "
