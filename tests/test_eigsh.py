@@ -82,7 +82,8 @@ def test_grid_laplacian_matches_scipy(which, method):
     assert bool((w[1:] >= w[:-1]).all())
 
 
-def test_complex_hermitian_matches_dense():
+@pytest.mark.parametrize("method", ["lobpcg", "lanczos"])
+def test_complex_hermitian_matches_dense(method):
     n = 500
     gen = torch.Generator().manual_seed(0)
     d = torch.linspace(1, 50, n, dtype=F64)
@@ -93,7 +94,7 @@ def test_complex_hermitian_matches_dense():
         + torch.diag(off.to(torch.complex128), 1)
         + torch.diag(off.conj().to(torch.complex128), -1)
     )
-    w, X, info = eg.eigsh(A.to_sparse_csr(), 5, method="lobpcg")
+    w, X, info = eg.eigsh(A.to_sparse_csr(), 5, method=method)
     ref = torch.linalg.eigvalsh(A)[:5]
     assert float((w - ref).abs().max()) <= 1e-9 * info.norm_estimate
     assert X.dtype == torch.complex128
@@ -155,6 +156,10 @@ def test_auto_solver_choice_and_multigrid():
     for r in runs.values():
         assert torch.allclose(r.eigenvalues, runs["multigrid"].eigenvalues, atol=1e-10)
     assert eg.eigsh(L, 6, which="largest").info.method == "lanczos"
+    # an expander (hypercube Q_10: the first multigrid level coarsens > 20-fold) goes to Lanczos
+    Q = eg.graph_laplacian(hypercube_edges(10), None, 1024)
+    assert eg.eigsh(Q, 11).info.method == "lanczos"
+    assert eg.eigsh(Q, 11, method="lobpcg").info.method == "lobpcg"
     with pytest.raises(InputError, match="sparse matrix"):
         eg.eigsh(eg.aslinearoperator(L), 6, preconditioner="multigrid")
     with pytest.raises(InputError, match="which='smallest'"):
@@ -320,7 +325,7 @@ def test_forward_mode_matches_eigh():
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
-@pytest.mark.parametrize("method", ["lobpcg", "dense"])
+@pytest.mark.parametrize("method", ["lobpcg", "lanczos", "dense"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.complex128])
 def test_gradcheck(dtype, method):
     n = 16

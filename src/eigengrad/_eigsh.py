@@ -139,10 +139,11 @@ def eigsh(
     method : {"auto", "lobpcg", "lanczos", "dense"}
         Forward solver. ``"auto"`` uses dense ``eigh`` for ``n < 400`` or when ``5 (k + guard)
         > n`` (it densifies the operator with ``n`` products); LOBPCG with the multigrid
-        preconditioner for the smallest eigenpairs of a real sparse matrix whose multigrid
-        hierarchy is cheap (grids, meshes, geometric graphs); LOBPCG if a preconditioner is
-        passed; block thick-restart Lanczos with a Chebyshev filter otherwise (operators,
-        ``which="largest"``, expander-like graphs). Both iterative solvers use a block of
+        preconditioner for the smallest eigenpairs of a real sparse matrix unless its first
+        multigrid level coarsens more than 20-fold (meshes and geometric graphs coarsen 4-11
+        fold, expander-like graphs 24-29 fold); LOBPCG if a preconditioner is passed; block
+        thick-restart Lanczos with a Chebyshev filter otherwise (operators, dense and complex
+        input, ``which="largest"``, expander-like graphs). Both iterative solvers use a block of
         ``k + guard`` columns and find every copy of an eigenvalue of multiplicity up to that.
     tol : float, optional
         Relative residual tolerance: ``‖A x_i - w_i x_i‖ <= tol ‖A‖_est``. Default

@@ -105,40 +105,38 @@ def _orthonormalize(
     return V, AV
 
 
-def _join(blocks: list[torch.Tensor], buffer: torch.Tensor) -> torch.Tensor:
-    """Concatenate column blocks into the leading columns of ``buffer`` (no allocation)."""
+def _join(
+    blocks: list[torch.Tensor], ablocks: list[torch.Tensor], buffer: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Write ``[S, A S]`` into the leading columns of ``buffer``; return ``S``, ``A S`` and both.
+
+    With ``S`` and ``A S`` side by side, ``S^H [S, A S]`` is one product (one pass over ``S``),
+    and the persistent buffer spares the allocator (and the kernel's page zeroing) at large n.
+    """
     end = 0
-    for b in blocks:
+    for b in blocks + ablocks:
         start, end = end, end + b.shape[1]
         buffer[:, start:end].copy_(b)
-    return buffer[:, :end]
-
-
-def _upper_gram(U: torch.Tensor, V: torch.Tensor, sizes: list[int]) -> torch.Tensor:
-    """``U^H V`` for Hermitian ``U^H V`` from its upper block columns (blocks of ``sizes``)."""
-    r = U.shape[1]
-    M = torch.empty(r, r, dtype=U.dtype, device=U.device)
-    end = 0
-    for size in sizes:
-        start, end = end, end + size
-        M[:end, start:end] = U[:, :end].mH @ V[:, start:end]
-        M[start:end, :start] = M[:start, start:end].mH
-    return (M + M.mH) / 2
+    r = end // 2
+    return buffer[:, :r], buffer[:, r:end], buffer[:, :end]
 
 
 def _rayleigh_ritz(
-    S: torch.Tensor, AS: torch.Tensor, sizes: list[int]
+    S: torch.Tensor, AS: torch.Tensor, SAS: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Ritz pairs of the pencil ``(S^H A S, S^H S)``; ``None`` if ``S`` is ill-conditioned.
 
-    ``S = [X, W, P]`` in blocks of ``sizes`` columns. Both Hermitian projections are assembled
-    from their upper block columns (a third fewer flops than ``S^H A S`` in one product). When
-    ``S^H S`` is not the identity to rounding, it is scaled to unit diagonal (Jacobi) and
-    Cholesky-factored; the scaling makes rescaling ``P`` itself unnecessary.
+    ``SAS`` is ``[S, A S]`` as one tensor when the caller has it (one product for both
+    projections). When ``S^H S`` is not the identity to rounding, it is scaled to unit diagonal
+    (Jacobi) and Cholesky-factored; the scaling makes rescaling ``P`` itself unnecessary.
     """
     r = S.shape[1]
-    H = _upper_gram(S, AS, sizes)
-    G = _upper_gram(S, S, sizes)
+    if SAS is not None:
+        GH = S.mH @ SAS
+        G, H = GH[:, :r], GH[:, r:]
+    else:
+        G, H = S.mH @ S, S.mH @ AS
+    G, H = (G + G.mH) / 2, (H + H.mH) / 2
     real = S.real.dtype
     eye = torch.eye(r, dtype=S.dtype, device=S.device)
     if float((G - eye).abs().max()) < 1e3 * torch.finfo(real).eps:
@@ -199,7 +197,7 @@ def lobpcg(
         extra = random_block(X0.shape[0], m - X.shape[1], X0.dtype, X0.device, seed=12345)
         X, _ = _orthonormalize(torch.cat([X, extra], 1), None, [])
     AX = apply(X)
-    rr = _rayleigh_ritz(X, AX, [m])
+    rr = _rayleigh_ritz(X, AX)
     assert rr is not None
     theta, C = rr
     X, AX = X @ C, AX @ C
@@ -208,8 +206,8 @@ def lobpcg(
     AP: torch.Tensor | None = None
     iterations = 0
     exact = True  # AX was recomputed at this iterate
-    # persistent (S, AS) buffers spare the allocator (and the kernel's page zeroing) at large n
-    S_buffer, AS_buffer = X.new_empty(X.shape[0], 3 * m), X.new_empty(X.shape[0], 3 * m)
+    # [S, A S] for Rayleigh-Ritz, side by side in one persistent buffer (see _join)
+    buffer = X.new_empty(X.shape[0], 6 * m)
     for it in range(1, max_iter + 1):
         R = AX - X * theta.to(X.dtype)
         res = torch.linalg.vector_norm(R, dim=0)
@@ -238,8 +236,8 @@ def lobpcg(
         AW = apply(W)
         blocks = [X, W] + ([P] if P is not None else [])
         ablocks = [AX, AW] + ([AP] if AP is not None else [])
-        S, AS = _join(blocks, S_buffer), _join(ablocks, AS_buffer)
-        rr = _rayleigh_ritz(S, AS, [b.shape[1] for b in blocks])
+        S, AS, SAS = _join(blocks, ablocks, buffer)
+        rr = _rayleigh_ritz(S, AS, SAS)
         if rr is None and P is not None and AP is not None:
             # P is nearly dependent on [X, W] (typical near convergence): keep its independent
             # directions only, orthonormalized against [X, W]
@@ -247,28 +245,31 @@ def lobpcg(
             assert AP is not None
             if P.shape[1]:
                 blocks[2], ablocks[2] = P, AP
-                S, AS = _join(blocks, S_buffer), _join(ablocks, AS_buffer)
-                rr = _rayleigh_ritz(S, AS, [b.shape[1] for b in blocks])
+                S, AS, SAS = _join(blocks, ablocks, buffer)
+                rr = _rayleigh_ritz(S, AS, SAS)
         if rr is None and P is not None:  # restart without P
             P = AP = None
             S, AS = S[:, : m + W.shape[1]], AS[:, : m + W.shape[1]]
-            rr = _rayleigh_ritz(S, AS, [m, W.shape[1]])
+            rr = _rayleigh_ritz(S, AS)
         if rr is None:
             break
         theta_all, C = rr
         norm_est = max(norm_est, float(theta_all.abs().max()))
         C = C[:, :m]
         theta = theta_all[:m]
-        Cwp = C[m:, :]
-        Cp = Cwp if all_active else Cwp[:, active]
-        P = S[:, m:] @ Cp
-        AP = AS[:, m:] @ Cp
-        X, AX = S @ C, AS @ C
+        # [X, P] = S [C, (0; C_wp)] in one product (S is read once): P = W C_w + P C_p are the
+        # new directions of the active columns
+        Cp = C[m:, :] if all_active else C[m:, active]
+        CXP = C.new_zeros(C.shape[0], m + Cp.shape[1])
+        CXP[:, :m] = C
+        CXP[m:, m:] = Cp
+        XP, AXP = S @ CXP, AS @ CXP
+        X, P, AX, AP = XP[:, :m], XP[:, m:], AXP[:, :m], AXP[:, m:]
         exact = False
         if it % restart_every == 0:
             X, _ = _orthonormalize(X, None, [])
             AX = apply(X)
-            rr = _rayleigh_ritz(X, AX, [m])
+            rr = _rayleigh_ritz(X, AX)
             assert rr is not None
             theta, C = rr
             X, AX = X @ C, AX @ C

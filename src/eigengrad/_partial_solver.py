@@ -5,10 +5,12 @@
 1. dense ``eigh`` for small problems (``n < 400``, or a block covering a fifth of the space);
 2. LOBPCG with a smoothed-aggregation multigrid preconditioner (:mod:`eigengrad._multigrid`)
    for the smallest eigenpairs of a real sparse matrix: LOBPCG's iteration count then barely
-   grows with ``n`` (17, 22, 29 iterations on 10^4, 10^5, 10^6-node grid Laplacians);
+   grows with ``n`` (17, 22, 29 iterations on 10^4, 10^5, 10^6-node grid Laplacians). Unless
+   the first multigrid level coarsens more than ``AUTO_MAX_COARSENING``-fold, the signature of
+   an expander-like graph, on which the Lanczos solver below is faster;
 3. LOBPCG with the given preconditioner, if one is passed;
 4. block thick-restart Lanczos with a Chebyshev filter (:mod:`eigengrad._lanczos`) otherwise:
-   operators, dense matrices, complex input and ``which="largest"``.
+   operators, dense matrices, complex input, ``which="largest"`` and expander-like graphs.
 
 The multigrid V-cycle, when used, also preconditions the adjoint MINRES solves of the backward.
 """
@@ -24,7 +26,7 @@ import torch
 from ._chebyshev import chebyshev_preconditioner
 from ._lanczos import lanczos
 from ._lobpcg import lobpcg
-from ._multigrid import multigrid_preconditioner
+from ._multigrid import CoarseningTooFast, multigrid_preconditioner
 from ._operator import Problem
 from .exceptions import InputError
 
@@ -36,6 +38,10 @@ DENSE_BELOW = 400
 # σ = lo - MULTIGRID_SHIFT · (hi - lo): LOBPCG's convergence factor grows with the shift, the
 # V-cycle's accuracy does not suffer from a small one (the prolongators interpolate constants)
 MULTIGRID_SHIFT = 1e-5
+# method="auto" prefers Lanczos when the first multigrid level coarsens faster than this: 2-D and
+# 3-D meshes coarsen 7-11 fold, expander-like graphs (random graphs, hypercubes) 24-29 fold, and on
+# those the filtered Lanczos solver was 1.6-2.4x faster than multigrid LOBPCG (10^4-10^5 nodes)
+AUTO_MAX_COARSENING = 20.0
 
 
 @dataclass
@@ -65,7 +71,12 @@ def _bounds(p: Problem, bounds: tuple[float, float] | None, fn: str) -> tuple[fl
 
 
 def _multigrid(
-    p: Problem, sign: float, bounds: tuple[float, float] | None, fn: str, required: bool
+    p: Problem,
+    sign: float,
+    bounds: tuple[float, float] | None,
+    fn: str,
+    required: bool,
+    max_coarsening: float | None,
 ) -> Matmat | None:
     """Build the V-cycle for ``A - σ I`` (``σ`` just below the spectrum); ``None`` if unsuitable."""
     reason = None
@@ -79,7 +90,10 @@ def _multigrid(
         assert p.matrix is not None
         lo, hi = _bounds(p, bounds, fn)
         shift = MULTIGRID_SHIFT * max(hi - lo, torch.finfo(torch.float64).tiny) - lo
-        return multigrid_preconditioner(p.matrix, shift)
+        try:
+            return multigrid_preconditioner(p.matrix, shift, max_coarsening=max_coarsening)
+        except CoarseningTooFast:
+            return None
     if required:
         raise InputError(f"{fn}: preconditioner='multigrid' needs {reason}.")
     return None
@@ -136,7 +150,14 @@ def solve_forward(
     multigrid: Matmat | None = None
     if method in ("auto", "lobpcg"):
         if preconditioner in ("auto", "multigrid"):
-            multigrid = _multigrid(p, sign, bounds, fn, required=preconditioner == "multigrid")
+            multigrid = _multigrid(
+                p,
+                sign,
+                bounds,
+                fn,
+                required=preconditioner == "multigrid",
+                max_coarsening=AUTO_MAX_COARSENING if method == "auto" else None,
+            )
             precond = multigrid
             if precond is None and method == "lobpcg" and p.kind == "sparse":
                 preconditioner = "chebyshev"
