@@ -27,19 +27,9 @@ import eigengrad as eg
 from eigengrad._chebyshev import chebyshev_preconditioner
 from eigengrad._lobpcg import lobpcg, random_block
 from eigengrad._multigrid import multigrid_preconditioner
-from eigengrad.testing import grid_edges
+from eigengrad.testing import grid_edges, random_graph_edges
 
 K, BLOCK, TOL = 8, 12, 3.7e-11
-
-
-def random_graph(n: int, degree: int, seed: int = 0) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    e = n * degree // 2
-    a = torch.randint(0, n, (e,), generator=gen)
-    b = torch.randint(0, n, (e,), generator=gen)
-    keep = a != b
-    a, b = a[keep], b[keep]
-    return torch.stack([torch.cat([a, b]), torch.cat([b, a])])
 
 
 def run_lobpcg(L: torch.Tensor, precond: str, args: argparse.Namespace) -> dict:
@@ -109,7 +99,7 @@ def main() -> None:
         (f"grid {m}x{m}", eg.graph_laplacian(grid_edges(m, m), None, m * m)) for m in args.grids
     ]
     cases += [
-        (f"random n={n} deg 10", eg.graph_laplacian(random_graph(n, 10), None, n))
+        (f"random n={n} deg 10", eg.graph_laplacian(random_graph_edges(n, 10), None, n))
         for n in args.random
     ]
     print("| matrix | n | method | setup s | iterations | total s | vs SciPy | max |dw| |")

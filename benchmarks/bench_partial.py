@@ -31,7 +31,7 @@ WORKER = textwrap.dedent(
     torch.set_num_threads(1)
     sys.path.insert(0, %(src)r)
     import eigengrad as eg
-    from eigengrad.testing import grid_edges
+    from eigengrad.testing import grid_edges, random_graph_edges
 
     def rss(field):
         for line in open("/proc/self/status"):
@@ -47,15 +47,7 @@ WORKER = textwrap.dedent(
         n = nx * nx
         L = eg.graph_laplacian(edges, None, n)
     else:  # random sparse graph, average degree 10, plus a ring so that it is connected
-        gen = torch.Generator().manual_seed(0)
-        m = 5 * n
-        a = torch.randint(0, n, (m,), generator=gen)
-        b = torch.randint(0, n, (m,), generator=gen)
-        ring = torch.arange(n)
-        a, b = torch.cat([a, ring]), torch.cat([b, (ring + 1) %% n])
-        keep = a != b
-        und = torch.stack([a[keep], b[keep]])
-        L = eg.graph_laplacian(torch.cat([und, und.flip(0)], 1), None, n)
+        L = eg.graph_laplacian(random_graph_edges(n, 10, ring=True), None, n)
     L = L.coalesce()
     out = {"n": n, "nnz": int(L._nnz())}
     base = rss("VmRSS")

@@ -12,7 +12,7 @@ import eigengrad as eg
 from eigengrad._lobpcg import lobpcg, random_block
 from eigengrad._multigrid import multigrid_preconditioner
 from eigengrad.exceptions import InputError
-from eigengrad.testing import grid_edges
+from eigengrad.testing import grid_edges, random_graph_edges
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -22,18 +22,14 @@ def grid_laplacian(m: int) -> torch.Tensor:
 
 
 def random_graph_laplacian(n: int, degree: int, seed: int, weighted: bool) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    e = n * degree // 2
-    a = torch.randint(0, n, (e,), generator=gen)
-    b = torch.randint(0, n, (e,), generator=gen)
-    keep = a != b
-    a, b = a[keep], b[keep]
+    edges = random_graph_edges(n, degree, seed=seed)
+    e = edges.shape[1] // 2
+    gen = torch.Generator().manual_seed(seed + 100)
     w = (
-        torch.exp(3 * torch.rand(a.numel(), generator=gen, dtype=torch.float64))
+        torch.exp(3 * torch.rand(e, generator=gen, dtype=torch.float64))
         if weighted
-        else torch.ones(a.numel(), dtype=torch.float64)
+        else torch.ones(e, dtype=torch.float64)
     )
-    edges = torch.stack([torch.cat([a, b]), torch.cat([b, a])])
     return eg.graph_laplacian(edges, torch.cat([w, w]), n)
 
 

@@ -8,6 +8,7 @@ from eigengrad.testing import (
     matrix_with_spectrum,
     projector_divided_differences,
     projector_loss_gradient,
+    random_graph_edges,
     random_unitary,
     relative_error,
     spectrum_with_gap,
@@ -71,3 +72,20 @@ def test_relative_error():
     assert relative_error(torch.tensor([1.0, float("nan")]), ref) == float("inf")
     assert relative_error(torch.tensor([1.0, -1.0]), ref) == 0.5
     assert relative_error(torch.zeros(0), torch.zeros(0)) == 0.0
+
+
+def test_random_graph_edges():
+    n = 500
+    e = random_graph_edges(n, 6, seed=3)
+    assert e.shape[0] == 2 and bool((e[0] != e[1]).all())
+    half = e.shape[1] // 2
+    assert torch.equal(e[:, :half], e.flip(0)[:, half:])  # both directions
+    assert n * 3 - 20 < half <= n * 3  # about n * degree / 2 edges, minus self-loops
+    assert torch.equal(e, random_graph_edges(n, 6, seed=3))
+    ring = random_graph_edges(n, 0, ring=True)
+    L = torch.zeros(n, n, dtype=torch.float64).index_put_(
+        (ring[0], ring[1]), torch.ones(1, dtype=torch.float64), accumulate=True
+    )
+    L = torch.diag(L.sum(1)) - L
+    w = torch.linalg.eigvalsh(L)
+    assert float(w[1]) > 1e-8  # the ring makes it connected

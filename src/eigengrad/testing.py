@@ -261,3 +261,22 @@ def grid_edges(nx: int, ny: int) -> torch.Tensor:
     a = torch.cat([idx[:-1, :].reshape(-1), idx[:, :-1].reshape(-1)])
     b = torch.cat([idx[1:, :].reshape(-1), idx[:, 1:].reshape(-1)])
     return torch.stack([torch.cat([a, b]), torch.cat([b, a])])
+
+
+def random_graph_edges(n: int, degree: int, *, seed: int = 0, ring: bool = False) -> torch.Tensor:
+    """Edge index of a random multigraph with about ``n · degree / 2`` edges, both directions.
+
+    Endpoints are uniform (seeded); self-loops are dropped. ``ring=True`` adds the cycle
+    ``i -> i + 1 mod n`` so that the graph is connected. Returns ``(2, 2E)``, ``E`` undirected
+    edges, the first ``E`` columns one direction and the last ``E`` the other.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    e = n * degree // 2
+    a = torch.randint(0, n, (e,), generator=gen)
+    b = torch.randint(0, n, (e,), generator=gen)
+    if ring:
+        i = torch.arange(n)
+        a, b = torch.cat([a, i]), torch.cat([b, (i + 1) % n])
+    keep = a != b
+    a, b = a[keep], b[keep]
+    return torch.stack([torch.cat([a, b]), torch.cat([b, a])])
