@@ -8,7 +8,7 @@ the sparse values), peak memory in MB, and ratios to the fastest SciPy mode. ``e
 Also: power iteration with implicit vs unrolled differentiation (time, memory).
 
 Usage: python benchmarks/bench_partial.py [--quick] [--sizes 10000 100000] [--kinds grid random]
-       [--methods ...] [--no-power] [--timeout 600]
+       [--methods ...] [--repeat 1] [--no-power] [--timeout 600]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -142,6 +143,19 @@ def measure(kind: str, n: int, method: str, timeout: int, inprocess: bool = Fals
     return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1][:80]}
 
 
+def measure_median(kind: str, n: int, method: str, args: argparse.Namespace) -> dict:
+    """Median over ``args.repeat`` fresh-subprocess runs (times and peak memory separately)."""
+    runs = [measure(kind, n, method, args.timeout, args.quick) for _ in range(args.repeat)]
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return runs[0]
+    out = dict(ok[0])
+    for key in ("forward", "backward", "forward+backward", "peak_mb"):
+        if key in out:
+            out[key] = statistics.median(r[key] for r in ok)
+    return out
+
+
 def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.3g}"
 
@@ -159,6 +173,7 @@ def main() -> None:
         help="eg.eigsh (method='auto'), eg.eigsh:<method>, scipy, scipy-shift-invert, torch.lobpcg",
     )
     parser.add_argument("--no-power", action="store_true", help="skip the power-iteration table")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per cell; medians reported")
     args = parser.parse_args()
     sizes = args.sizes or ([400] if args.quick else [10_000, 100_000])
     methods = args.methods
@@ -166,7 +181,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for n in sizes:
         for kind in args.kinds:
-            rows = {m: measure(kind, n, m, args.timeout, args.quick) for m in methods}
+            rows = {m: measure_median(kind, n, m, args) for m in methods}
             scipy_modes = ("scipy", "scipy-shift-invert")
             best = min(
                 (rows[m]["forward"] for m in scipy_modes if "forward" in rows.get(m, {})),
