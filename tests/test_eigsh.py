@@ -170,6 +170,31 @@ def test_auto_solver_choice_and_multigrid():
         eg.eigsh(L, 6, method="lanczos", preconditioner="chebyshev")
 
 
+@pytest.mark.parametrize("which", ["smallest", "largest"])
+def test_indefinite_sparse_matrix_auto(which):
+    # negative eigenvalues and positive off-diagonal entries: the multigrid V-cycle is built for
+    # A - lo I + δ I (Gershgorin lo < 0) and stays positive definite; the answer must not depend
+    # on the solver
+    n = 3000
+    gen = torch.Generator().manual_seed(4)
+    i = torch.arange(n - 1)
+    off = 0.3 * torch.randn(n - 1, generator=gen, dtype=F64)
+    d = torch.linspace(-5.0, 5.0, n, dtype=F64)
+    A = torch.sparse_coo_tensor(
+        torch.stack(
+            [torch.cat([i, i + 1, torch.arange(n)]), torch.cat([i + 1, i, torch.arange(n)])]
+        ),
+        torch.cat([off, off, d]),
+        (n, n),
+        check_invariants=False,
+    ).coalesce()
+    w, _X, info = eg.eigsh(A, 5, which=which)
+    assert info.method == ("lobpcg" if which == "smallest" else "lanczos")
+    ref = torch.linalg.eigvalsh(A.to_dense())
+    ref = ref[:5] if which == "smallest" else ref[-5:]
+    assert float((w - ref).abs().max()) <= 1e-9 * info.norm_estimate
+
+
 def test_dense_path_and_edge_cases():
     A = torch.diag(torch.arange(1.0, 7.0, dtype=F64))
     w, X, info = eg.eigsh(A, 6)
