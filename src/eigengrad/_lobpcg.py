@@ -2,12 +2,14 @@
 
 Knyazev's locally optimal block preconditioned conjugate gradient (2001) in the basis-orthonormal
 form of Hetmaniuk and Lehoucq (2006): each iteration performs Rayleigh-Ritz on
-``S = [X, W, P]`` (Ritz vectors, preconditioned residuals, previous search directions), kept
-orthonormal by two passes of block Gram-Schmidt with SVQB and rank dropping. Converged columns
-are soft-locked: they stay in ``X`` (so the Ritz values keep improving) but contribute no residual
-or search direction. ``P`` is dropped (a restart) when it becomes rank-deficient or the Gram matrix
-is ill-conditioned, and the products ``A X``, ``A P`` are recomputed every ``restart_every``
-iterations so that updated products never drift. Convergence is residual-based:
+``S = [X, W, P]`` (Ritz vectors, preconditioned residuals, previous search directions). ``W`` is
+orthonormalized against ``X`` by block Gram-Schmidt with SVQB and rank dropping (one pass when
+the "twice is enough" test allows, two otherwise); ``P`` is kept as is while the Gram matrix is
+well conditioned (Jacobi-scaled Cholesky with a pivot test), orthonormalized against ``[X, W]``
+when it is not, and dropped (a restart) if that fails. Converged columns are soft-locked: they
+stay in ``X`` (so the Ritz values keep improving) but contribute no residual or search
+direction. The products ``A X``, ``A P`` are recomputed every ``restart_every`` iterations so
+that updated products never drift. Convergence is residual-based:
 ``‖A x_i - θ_i x_i‖ <= tol · ‖A‖_est`` with ``‖A‖_est`` the largest Ritz value magnitude seen.
 
 Everything is matrix-free (one product with ``A`` per iteration on the active columns, plus
