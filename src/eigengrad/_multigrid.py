@@ -64,6 +64,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ._chebyshev import chebyshev_iteration
+from ._operator import _mm
 from .exceptions import InputDTypeError, InputError, NotSquareError
 
 Matmat = Callable[[torch.Tensor], torch.Tensor]
@@ -108,12 +110,6 @@ def _transpose(t: torch.Tensor) -> torch.Tensor:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         return t.t().to_sparse_csr()
-
-
-def _mm(M: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return M @ V
 
 
 def _addmm(C: torch.Tensor, M: torch.Tensor, V: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -260,25 +256,16 @@ def _chebyshev_smoother(level: _Level, degree: int, alpha: float) -> Matmat:
     ``[ρ̂ / α, ρ̂]``; its residual polynomial has modulus ``< 1`` on ``(0, ρ̂]``.
     """
     b = level.rho
-    a = b / alpha
-    theta, delta = (b + a) / 2, (b - a) / 2
-    sigma = theta / delta
     B, dinv, isolated = level.DinvM, level.inv_diag, level.isolated
+
+    def residual(res: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        return _addmm(res, B, d, -1.0)  # res - D^{-1} M d in one pass
 
     def S(r: torch.Tensor) -> torch.Tensor:
         z = r * dinv  # preconditioned residual
-        d = z * (1 / theta)
-        x = d.clone()
-        exact = None if isolated is None else torch.where(isolated, z, 0)
-        rho_k = 1 / sigma
-        for _ in range(degree - 1):
-            z = _addmm(z, B, d, -1.0)
-            rho_next = 1 / (2 * sigma - rho_k)
-            d.mul_(rho_next * rho_k).add_(z, alpha=2 * rho_next / delta)
-            x.add_(d)
-            rho_k = rho_next
-        if exact is not None and isolated is not None:  # decoupled rows: solved exactly
-            x = torch.where(isolated, exact, x)
+        x = chebyshev_iteration(residual, z, b / alpha, b, degree)
+        if isolated is not None:  # decoupled rows: solved exactly
+            x = torch.where(isolated, z, x)
         return x
 
     return S
