@@ -6,10 +6,16 @@ import scipy.sparse.linalg as spl
 import torch
 
 import eigengrad
-from eigengrad._lanczos import lanczos
+from eigengrad._lanczos import _largest_cluster, lanczos
 from eigengrad._lobpcg import random_block
 from eigengrad.exceptions import InputError
-from eigengrad.testing import cycle_edges, grid_edges, hypercube_edges, matrix_with_spectrum
+from eigengrad.testing import (
+    cycle_edges,
+    grid_edges,
+    hypercube_edges,
+    matrix_with_spectrum,
+    random_graph_edges,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -55,22 +61,24 @@ def test_random_dense_hermitian(dtype, tol, basis, degree):
     _check(out, A, k, tol)
 
 
-@pytest.mark.parametrize("degree", [1, 15])
-@pytest.mark.parametrize("graph", ["path", "grid"])
-def test_graph_laplacians_match_scipy(graph, degree):
+@pytest.mark.parametrize(("degree", "block"), [(1, None), (15, None), (1, 2)])
+@pytest.mark.parametrize("graph", ["path", "grid", "random"])
+def test_graph_laplacians_match_scipy(graph, degree, block):
     if graph == "path":
         n = 500
         i = torch.arange(n - 1)
         edges = torch.stack([torch.cat([i, i + 1]), torch.cat([i + 1, i])])
-    else:
+    elif graph == "grid":
         edges, n = grid_edges(25, 30), 750
+    else:
+        edges, n = random_graph_edges(1000, 6, seed=3, ring=True), 1000
     L = eigengrad.graph_laplacian(edges, None, n).coalesce()
     k, m, tol = 6, 9, 3.7e-11
     out = lanczos(lambda V: L @ V, random_block(n, m, torch.float64, CPU, 0), k, tol=tol,
-                  max_iter=5000, basis=36, degree=degree)  # fmt: skip
+                  max_iter=5000, basis=36, degree=degree, block=block)  # fmt: skip
     _check(out, L.to_dense(), k, tol)
-    if degree > 1:  # the filter took over after the first cycle: far fewer block steps (>= 244)
-        assert out.iterations < 200
+    if degree > 1 and graph != "random":  # the filter took over after the first cycle: far
+        assert out.iterations < 200  # fewer block steps (>= 244)
     idx = L.indices().numpy()
     import scipy.sparse as sp
 
@@ -84,12 +92,16 @@ def _eigenspace_error(X, V_exact):
     return float(torch.linalg.matrix_norm(V_exact - X @ (X.mH @ V_exact), ord=2))
 
 
-@pytest.mark.parametrize("degree", [1, 9])
-def test_cycle_graph_pairs(degree):
+# block=2: the block starts narrow and must widen when it sees two copies of one eigenvalue
+BLOCKS = [(1, None), (9, None), (1, 2), (9, 2)]
+
+
+@pytest.mark.parametrize(("degree", "block"), BLOCKS)
+def test_cycle_graph_pairs(degree, block):
     n, k, m = 60, 7, 9  # eigenvalue 0 once, then three pairs: a selection ending at a gap
     L = eigengrad.graph_laplacian(cycle_edges(n), None, n).coalesce()
     out = lanczos(lambda V: L @ V, random_block(n, m, torch.float64, CPU, 2), k, tol=1e-12,
-                  max_iter=2000, basis=30, degree=degree)  # fmt: skip
+                  max_iter=2000, basis=30, degree=degree, block=block)  # fmt: skip
     j = torch.arange(n, dtype=torch.float64)
     exact = torch.sort(2 - 2 * torch.cos(2 * math.pi * j / n)).values
     torch.testing.assert_close(out.eigenvalues[:k], exact[:k], rtol=0, atol=1e-10)
@@ -98,13 +110,13 @@ def test_cycle_graph_pairs(degree):
     assert _eigenspace_error(out.eigenvectors[:, :k], V[:, :k]) < 1e-8
 
 
-@pytest.mark.parametrize("degree", [1, 9])
-def test_hypercube_eleven_fold_eigenvalue(degree):
+@pytest.mark.parametrize(("degree", "block"), BLOCKS)
+def test_hypercube_eleven_fold_eigenvalue(degree, block):
     d, k, m = 11, 12, 14
     n = 2**d
     L = eigengrad.graph_laplacian(hypercube_edges(d), None, n).coalesce()
     out = lanczos(lambda V: L @ V, random_block(n, m, torch.float64, CPU, 0), k, tol=3.7e-11,
-                  max_iter=2000, degree=degree)  # fmt: skip
+                  max_iter=2000, degree=degree, block=block)  # fmt: skip
     w = out.eigenvalues[:k]
     exact = torch.tensor([0.0] + [2.0] * 11, dtype=torch.float64)
     torch.testing.assert_close(w, exact, rtol=0, atol=1e-9)
@@ -198,3 +210,34 @@ def test_bad_shapes_raise():
         lanczos(lambda V: A @ V, torch.ones(5, 6, dtype=torch.float64), 2, tol=1e-8, max_iter=5)
     with pytest.raises(InputError, match="k <= m <= n"):
         lanczos(lambda V: A @ V, torch.ones(5, 2, dtype=torch.float64), 3, tol=1e-8, max_iter=5)
+
+
+def test_largest_cluster():
+    w = torch.tensor([0.0, 1.0, 1.0 + 1e-9, 1.0 + 2e-9, 2.0, 3.0, 3.0], dtype=torch.float64)
+    assert _largest_cluster(w, 1e-8) == 3
+    assert _largest_cluster(w, 1e-10) == 2
+    assert _largest_cluster(w, 2.0) == 7
+    assert _largest_cluster(w[:1], 1.0) == 1
+    assert _largest_cluster(w[:0], 1.0) == 0
+
+
+def test_narrow_block_on_a_simple_spectrum_stays_narrow():
+    # a random graph (simple eigenvalues): block 2 without widening needs far fewer products
+    # than a block of m = 9 with the same settings
+    n, k, m = 1000, 6, 9
+    L = eigengrad.graph_laplacian(random_graph_edges(n, 6, seed=3, ring=True), None, n)
+    L = L.coalesce()
+    cols = []
+
+    def counted(V):
+        cols.append(V.shape[1])
+        return L @ V
+
+    X0 = random_block(n, m, torch.float64, CPU, 0)
+    out = lanczos(counted, X0, k, tol=3.7e-11, max_iter=5000, degree=1, block=2)
+    _check(out, L.to_dense(), k, 3.7e-11)
+    narrow = sum(cols)
+    assert max(cols[:-1]) == 2  # the last product is the confirmation on the m Ritz vectors
+    cols.clear()
+    lanczos(counted, X0, k, tol=3.7e-11, max_iter=5000, degree=1)
+    assert 2 * narrow < sum(cols)

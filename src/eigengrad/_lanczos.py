@@ -33,7 +33,9 @@ Limitations: a Krylov method only sees the part of the spectrum its start block 
 start block lies in an invariant subspace (or is orthogonal to a wanted eigenvector) the seeded
 random completion after a breakdown usually, but not provably, recovers the missed eigenvalues.
 Block size ``p`` costs about ``p`` times more products than a single-vector method on spectra
-with simple eigenvalues (the price of finding multiplicities up to ``p``).
+with simple eigenvalues (the price of finding multiplicities up to ``p``). The block can
+therefore start narrow (``block=``) and be widened when ``p`` copies of one eigenvalue appear
+(see :func:`lanczos`).
 
 References
 ----------
@@ -49,6 +51,7 @@ of orthogonality in the Gram-Schmidt orthogonalization process" (2005, "twice is
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import pairwise
 
 import torch
 
@@ -88,7 +91,7 @@ def _project(
 
 
 def _next_block(
-    W: torch.Tensor, V: torch.Tensor, drop: float, ref: float, seed: int
+    W: torch.Tensor, V: torch.Tensor, drop: float, ref: float, seed: int, size: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Orthonormal ``Q`` and ``B`` with ``W ≈ Q B``, ``Q ⊥ V``; ``W`` is already ``⊥ V``.
 
@@ -97,8 +100,8 @@ def _next_block(
     seeded random vectors orthogonal to ``V`` (zero rows of ``B``), as long as the space
     ``n - V.shape[1]`` has room for them. ``ref`` is the size of ``W`` before the projection.
     """
-    n, p = W.shape
-    room = n - V.shape[1]
+    p = W.shape[1]
+    size = p if size is None else size
     Qr, R = torch.linalg.qr(W)
     Ur, sig, Zh = torch.linalg.svd(R)
     keep = sig > drop
@@ -110,16 +113,37 @@ def _next_block(
         Q, _ = _project(Q, V, passes=1)
         Q, R3 = torch.linalg.qr(Q)
         B = R3 @ B
-    need = min(p - Q.shape[1], room - Q.shape[1])
+    return _complete(Q, B, V, size, seed)
+
+
+def _complete(
+    Q: torch.Tensor, B: torch.Tensor, V: torch.Tensor, size: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Complete the next block ``Q`` (``⊥ V``) to ``size`` columns with seeded random directions.
+
+    The new rows of ``B`` are zero, so ``A V = V T + Q B`` still holds; stops when ``[V, Q]``
+    fills the space.
+    """
+    n = Q.shape[0]
+    need = min(size - Q.shape[1], n - V.shape[1] - Q.shape[1])
     if need > 0:
-        Z = random_block(n, need, W.dtype, W.device, seed)
+        Z = random_block(n, need, Q.dtype, Q.device, seed)
         Z, _ = _project(Z, torch.cat([V, Q], 1))
         Zq, Rz = torch.linalg.qr(Z)
         d = Rz.diagonal().abs()
         ok = d > 1e-3 * torch.linalg.vector_norm(Z, dim=0).max()
         Q = torch.cat([Q, Zq[:, ok]], 1)
-        B = torch.cat([B, torch.zeros(int(ok.sum()), p, dtype=W.dtype, device=W.device)], 0)
+        B = torch.cat([B, B.new_zeros(int(ok.sum()), B.shape[1])], 0)
     return Q, B
+
+
+def _largest_cluster(w: torch.Tensor, delta: float) -> int:
+    """Size of the largest run of ascending ``w`` whose consecutive gaps are ``<= delta``."""
+    if w.numel() < 2:
+        return int(w.numel())
+    breaks = torch.nonzero(w.diff() > delta).flatten().tolist()
+    edges = [-1, *breaks, w.numel() - 1]
+    return max(b - a for a, b in pairwise(edges))
 
 
 def _chebyshev_filter(apply: Matmat, c: float, hi: float, degree: int) -> Matmat:
@@ -151,6 +175,7 @@ def lanczos(
     basis: int | None = None,
     keep: int | None = None,
     degree: int = DEFAULT_DEGREE,
+    block: int | None = None,
 ) -> LobpcgResult:
     r"""Smallest ``m = X0.shape[1]`` Ritz pairs of ``A``; iterate until the first ``k`` converge.
 
@@ -185,6 +210,17 @@ def lanczos(
         Chebyshev polynomial mapping ``[c, hi]`` to ``[-1, 1]``: ``d`` products per block step
         and about ``d`` times less dense work per product. Convergence is then tested on
         ``A`` with explicit products.
+
+    block : int, optional
+        Block size ``p`` (default ``m``). With ``p < m`` the start block is ``p`` seeded random
+        combinations of the columns of ``X0`` and the basis holds ``max(10 p, 3 m)`` columns by
+        default. A Krylov space of block size ``p`` holds at most ``p`` directions of an
+        eigenspace, so whenever a confirmed set of Ritz values contains ``p`` copies of one
+        eigenvalue (within ``sqrt(tol) ‖A‖``) the block is widened with seeded random
+        directions (to ``min(m, max(2 p, copies + p))``) and the iteration goes on: every copy of
+        an eigenvalue of multiplicity up to ``m`` is then found, except for start blocks that
+        are orthogonal to an eigenvector (probability zero for random blocks), at the cost of
+        ``p`` rather than ``m`` products per step on simple spectra.
 
     Returns
     -------
@@ -232,7 +268,9 @@ def lanczos(
     real = torch.empty((), dtype=dtype).real.dtype
     eps = torch.finfo(real).eps
     tiny = torch.finfo(real).tiny
-    cap = n if basis is None and DEFAULT_BLOCKS * m >= n else (basis or DEFAULT_BLOCKS * m)
+    width = m if block is None else max(1, min(block, m))
+    default_cap = DEFAULT_BLOCKS * m if width == m else max(DEFAULT_BLOCKS * width, 3 * m)
+    cap = n if basis is None and default_cap >= n else (basis or default_cap)
     cap = min(max(cap, 2 * m), n)
     if keep is None:
         keep = int(KEEP_FRACTION * cap)
@@ -242,6 +280,8 @@ def lanczos(
     norms = torch.linalg.vector_norm(X0, dim=0)
     nonzero = norms > tiny**0.5
     Xs = X0 * torch.where(nonzero, 1 / torch.where(nonzero, norms, 1.0), 0.0).to(dtype)
+    if width < m:  # a smaller block starts from random combinations of the given columns
+        Xs = Xs @ random_block(m, width, dtype, device, _FILL_SEED - 1)
     Q, _ = _next_block(Xs, X0[:, :0], 100 * eps * m, 1.0, _FILL_SEED)
     # the basis is stored row-wise: V = Vbuf[:j].mT, columns of length n
     Vbuf = torch.empty(cap, n, dtype=dtype, device=device)
@@ -253,6 +293,7 @@ def lanczos(
     confirm = 1.0  # confirmation threshold factor, tightened after a failed confirmation
     op = apply
     filtered = False
+    hold = 0  # no convergence accepted before this step (after the block was widened)
     op_scale = 0.0  # largest |Ritz value| of the operator being expanded
     while True:
         p = Q.shape[1]
@@ -274,7 +315,7 @@ def lanczos(
         j += p
         scale = max(op_scale, float(C.abs().max()), tiny)
         drop = 10 * eps * (j**0.5) * scale
-        Qn, B = _next_block(W, V[:, :j], drop, scale, _FILL_SEED + steps)
+        Qn, B = _next_block(W, V[:, :j], drop, scale, _FILL_SEED + steps, width)
         exact = Qn.shape[1] == 0  # the whole space is spanned
         done = exact or steps >= max_iter
         restart = j + Qn.shape[1] > cap
@@ -302,9 +343,21 @@ def lanczos(
             X, AX = X @ Cx, AX @ Cx
             norm_est = max(norm_est, float(w.abs().max()))
             res = torch.linalg.vector_norm(AX - X * w.to(dtype), dim=0)
-            if done or bool((res[:k] <= tol * max(norm_est, tiny)).all()):
+            converged = bool((res[:k] <= tol * max(norm_est, tiny)).all())
+            seen = _largest_cluster(w, tol**0.5 * max(norm_est, tiny))
+            if converged and width < m and seen >= width and not done:
+                # ``width`` copies of one eigenvalue: its multiplicity may be larger than the
+                # block sees (a block Krylov space holds at most ``width`` directions of an
+                # eigenspace); widen the block with random directions and go on. The copies
+                # those directions bring in need about as many steps to show as the first
+                # convergence took, so convergence is not accepted before then.
+                width = min(m, max(2 * width, seen + width))
+                Qn, B = _complete(Qn, B, V[:, :j], width, _FILL_SEED - steps)
+                hold = 2 * steps
+                restart = j + Qn.shape[1] > cap
+            elif done or (converged and steps >= hold):
                 return LobpcgResult(w, X, res, steps, norm_est)
-            if not filtered:
+            elif not (converged or filtered):
                 confirm /= 10
         if switch:
             # switch to the filtered operator, restarting from the m smallest Ritz vectors
@@ -315,6 +368,8 @@ def lanczos(
             if hi > c:
                 op, filtered, op_scale = _chebyshev_filter(apply, c, hi, d), True, 0.0
                 Qn = (U[:, :m].mT @ Vbuf[:j]).mT
+                if width < m:
+                    Qn, _ = torch.linalg.qr(Qn @ random_block(m, width, dtype, device, steps))
                 T = torch.zeros(0, 0, dtype=dtype, device=device)
                 j = lo = 0
                 Q = Qn
