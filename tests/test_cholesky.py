@@ -95,20 +95,21 @@ def test_factor_reproduces_matrix():
     sym = analyse(At, leaf_size=8)
     chol = factor(sym, At, 0.5)
     n = A.shape[0]
-    # L as a dense matrix, column by column from solves: L = P M P^T L^{-T} ... instead build
-    # P M P^T from L L^T assembled front by front
+    # L assembled front by front from W = [L11^{-1} - I; -L21 L11^{-1}]
     L = torch.zeros(n, n, dtype=torch.float64)
-    for bt, L11, L21 in zip(sym.batches, chol._L11, chol._L21, strict=True):
+    for bt, W in zip(sym.batches, chol._W, strict=True):
         for k in range(bt.fronts.size):
-            piv = bt.idx_p[k][bt.idx_p[k] < n]
-            rows = bt.idx_s[k][bt.idx_s[k] < n]
-            p = piv.numel()
-            L[piv[:, None], piv[None, :]] = L11[k, :p, :p]
-            L[rows[:, None], piv[None, :]] = L21[k, : rows.numel(), :p]
+            p = int(bt.npiv[k])
+            piv, rows = bt.idx[k, :p], bt.idx[k, bt.p :]
+            rows = rows[rows < n]
+            L11 = torch.linalg.inv(W[k, :p, :p] + torch.eye(p, dtype=torch.float64))
+            L[piv[:, None], piv[None, :]] = L11
+            L[rows[:, None], piv[None, :]] = -W[k, bt.p : bt.p + rows.numel(), :p] @ L11
     P = sym.perm
     M = torch.from_numpy((A + 0.5 * sp.eye(n)).toarray())
     assert torch.allclose(L @ L.T, M[P][:, P], atol=1e-12)
-    assert torch.count_nonzero(L.tril()) <= sym.nnz_factor
+    assert torch.equal(L, L.tril())
+    assert torch.count_nonzero(L.abs() > 1e-14) <= sym.nnz_factor
 
 
 def test_nnz_and_flops_of_a_dense_leaf():

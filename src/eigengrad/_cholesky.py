@@ -75,8 +75,8 @@ Array = np.ndarray
 
 # a batch of fronts holds at most this many entries of its padded dense front matrices
 _BATCH_ENTRIES = 1 << 22
-# fronts of one height are batched together while the largest is at most this much larger
-_BATCH_RATIO = 1.25
+# fronts are batched when their pivot and structure counts agree within this ratio
+_BUCKET = 1.4
 
 
 class FillBudgetExceeded(Exception):
@@ -106,7 +106,7 @@ class _Batch:
     # (child batch, child slots, parent slots, (k, s_child) positions of the child's structure)
     children: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]]
     idx_p: torch.Tensor  # (G, p) reordered pivot indices, padding n
-    idx_s: torch.Tensor  # (G, s) reordered structure indices, padding n
+    idx: torch.Tensor  # (G, p + s) reordered pivot then structure indices, padding n
     last_use: int = -1  # the last batch that reads this batch's update matrices
 
 
@@ -265,8 +265,10 @@ def analyse(
     buckets: list[list[Array]] = [[] for _ in range(nh)]
     k0 = fo[beyond] * n + rr[beyond]
     h0 = height[fo[beyond]]
+    o0 = np.argsort(h0, kind="stable")
+    c0 = np.searchsorted(h0[o0], np.arange(nh + 1))
     for h in range(nh):
-        buckets[h].append(k0[h0 == h])
+        buckets[h].append(k0[o0[c0[h] : c0[h + 1]]])
     nnz = dense_part
     struct_keys: list[Array] = []
     for h in range(nh):
@@ -330,23 +332,22 @@ def _batches(
     npiv = np.diff(fptr)
     nstr = np.diff(sptr)
     m = npiv + nstr
-    order = np.lexsort((m, height))
-    # cut the sorted fronts into batches of one height and similar size, bounded in memory
+    # batches: fronts of one height with pivot and structure counts in the same geometric
+    # buckets (ratio _BUCKET), so padding costs at most about _BUCKET^2, bounded in memory
+    bucket_p = np.ceil(np.log(npiv) / np.log(_BUCKET)).astype(np.int64)
+    bucket_s = np.ceil(np.log(nstr + 1) / np.log(_BUCKET)).astype(np.int64)
+    order = np.lexsort((m, bucket_s, bucket_p, height))
+    key = np.stack([height, bucket_p, bucket_s])[:, order]
+    cuts = np.flatnonzero(np.any(key[:, 1:] != key[:, :-1], axis=0)) + 1
     bounds = [0]
-    for i in range(1, nf + 1):
-        if i == nf:
-            bounds.append(i)
-            break
-        f, f0 = order[i], order[bounds[-1]]
-        g = i - bounds[-1] + 1
-        pmx = int(npiv[order[bounds[-1] : i + 1]].max())
-        smx = int(nstr[order[bounds[-1] : i + 1]].max())
-        if (
-            height[f] != height[f0]
-            or m[f] > _BATCH_RATIO * m[f0] + 8
-            or g * (pmx + smx) ** 2 > _BATCH_ENTRIES
-        ):
-            bounds.append(i)
+    for lo, hi in zip(np.r_[0, cuts].tolist(), np.r_[cuts, nf].tolist(), strict=True):
+        # the largest front of a bucket is last (sorted by m): split by memory
+        mx = int(m[order[hi - 1]]) ** 2
+        step = max(1, _BATCH_ENTRIES // max(mx, 1))
+        bounds.extend(range(lo + step, hi, step))
+        bounds.append(hi)
+    if nf == 0:
+        bounds = [0]
     nb = len(bounds) - 1
     grp = np.empty(nf, dtype=np.int64)
     slot = np.empty(nf, dtype=np.int64)
@@ -388,12 +389,22 @@ def _batches(
     for b in range(nb):
         rel_pad[b] = np.zeros((bounds[b + 1] - bounds[b], int(bs[b])), dtype=np.int64)
     within = np.arange(s_row.size)[has_parent] - sptr[sf]
-    for b in np.unique(grp[sf]):
-        sel = grp[sf] == b
+    gs = grp[sf]
+    og = np.argsort(gs, kind="stable")
+    cg = np.searchsorted(gs[og], np.arange(nb + 1))
+    for b in range(nb):
+        sel = og[cg[b] : cg[b + 1]]
         rel_pad[b][slot[sf[sel]], within[sel]] = rel[sel]
-    pairs: dict[tuple[int, int], list[int]] = {}
-    for ch in child.tolist():
-        pairs.setdefault((int(grp[parent[ch]]), int(grp[ch])), []).append(ch)
+    # children grouped by (parent batch, child batch)
+    pg, chg = grp[parent[child]], grp[child]
+    oc = np.lexsort((chg, pg))
+    child, pg, chg = child[oc], pg[oc], chg[oc]
+    starts = np.flatnonzero(np.r_[True, (pg[1:] != pg[:-1]) | (chg[1:] != chg[:-1])])
+    starts = starts[starts < child.size]
+    pairs_of: list[list[tuple[int, Array]]] = [[] for _ in range(nb)]
+    ends = np.r_[starts[1:], child.size] if starts.size else starts
+    for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
+        pairs_of[int(pg[lo])].append((int(chg[lo]), child[lo:hi]))
 
     def tens(x: Array) -> torch.Tensor:
         return torch.as_tensor(np.ascontiguousarray(x), dtype=torch.int64, device=device)
@@ -415,14 +426,11 @@ def _batches(
         sidx = np.minimum(sptr[fr][:, None] + jj[None, :], max(s_row.size - 1, 0))
         idx_s = np.where(sreal, s_row[sidx] if s_row.size else n, n)
         kids = []
-        for cb in range(b):
-            chs = pairs.get((b, cb))
-            if chs:
-                cha = np.asarray(chs)
-                kids.append(
-                    (cb, tens(slot[cha]), tens(slot[parent[cha]]), tens(rel_pad[cb][slot[cha]]))
-                )
-                batches[cb].last_use = b
+        for cb, cha in pairs_of[b]:
+            kids.append(
+                (cb, tens(slot[cha]), tens(slot[parent[cha]]), tens(rel_pad[cb][slot[cha]]))
+            )
+            batches[cb].last_use = b
         ent = eorder[eptr[b] : eptr[b + 1]]
         batches.append(
             _Batch(
@@ -436,7 +444,7 @@ def _batches(
                 n_real_diag=int(real.sum()),
                 children=kids,
                 idx_p=tens(idx_p),
-                idx_s=tens(idx_s),
+                idx=tens(np.concatenate([idx_p, idx_s], axis=1)),
             )
         )
     return batches
@@ -445,26 +453,35 @@ def _batches(
 class SparseCholesky:
     """Factor ``A + shift I = P^T L L^T P`` of a sparse symmetric matrix (see :func:`factor`).
 
+    Every front ``f`` keeps ``W_f = [L_{11}^{-1} - I; -L_{21} L_{11}^{-1}]`` (``(p + s) × p``,
+    batched and padded with zeros), so that each sweep of a solve is one gather, one batched
+    product and one scatter-add per batch of fronts:
+
+    - forward (``L y = b``): ``y_{J ∪ S} += W_f y_J`` gives ``y_J ← L_{11}^{-1} y_J`` and
+      ``y_S ← y_S - L_{21} y_J``;
+    - backward (``L^T z = y``): ``z_J += W_f^T z_{J ∪ S}`` gives
+      ``z_J ← L_{11}^{-T} (z_J - L_{21}^T z_S)``.
+
+    The explicit inverse of the (small, well-conditioned relative to ``M``: ``κ(L_{11}) <=
+    κ(M)^{1/2}``) triangular pivot blocks turns the block triangular solves into matrix products.
+
     Attributes
     ----------
     symbolic : CholeskySymbolic
         The analysis the factor was computed with.
     shift : float
         The diagonal shift.
+    dtype : torch.dtype
+        The factor's dtype (that of ``A``).
     """
 
     def __init__(
-        self,
-        symbolic: CholeskySymbolic,
-        shift: float,
-        L11: list[torch.Tensor],
-        L21: list[torch.Tensor],
+        self, symbolic: CholeskySymbolic, shift: float, W: list[torch.Tensor], dtype: torch.dtype
     ) -> None:
         self.symbolic = symbolic
         self.shift = shift
-        self._L11 = L11
-        self._L21 = L21
-        self.dtype = L11[0].dtype if L11 else torch.float64
+        self._W = W
+        self.dtype = dtype
 
     def solve(self, B: torch.Tensor) -> torch.Tensor:
         """Solve ``(A + shift I) X = B``.
@@ -488,10 +505,10 @@ class SparseCholesky:
         """
         sym = self.symbolic
         n = sym.n
-        if B.ndim not in (1, 2) or B.shape[0] != n:
+        if not isinstance(B, torch.Tensor) or B.ndim not in (1, 2) or B.shape[0] != n:
             raise InputShapeError(
-                f"SparseCholesky.solve: expected B of shape ({n},) or ({n}, m), received "
-                f"{tuple(B.shape)}."
+                f"SparseCholesky.solve: expected a tensor B of shape ({n},) or ({n}, m), "
+                f"received {tuple(B.shape) if isinstance(B, torch.Tensor) else type(B)}."
             )
         if B.dtype != self.dtype:
             raise InputDTypeError(
@@ -499,27 +516,20 @@ class SparseCholesky:
                 f"received {B.dtype}; convert it with B.to({self.dtype})."
             )
         vec = B.ndim == 1
-        Bm = B.reshape(n, -1)
+        Bm = B.detach().reshape(n, -1)
         k = Bm.shape[1]
+        # row n is a zero sink for the padding (padded rows and columns of W are zero)
         y = torch.zeros(n + 1, k, dtype=self.dtype, device=Bm.device)
         y[:n] = Bm[sym.perm]
-        # L y = P b: every front solves its pivots, then updates its structure rows
-        for bt, L11, L21 in zip(sym.batches, self._L11, self._L21, strict=True):
-            x = torch.linalg.solve_triangular(L11, y[bt.idx_p], upper=False)
-            y[bt.idx_p] = x
-            if bt.s:
-                upd = torch.bmm(L21, x).reshape(-1, k)
-                y.index_add_(0, bt.idx_s.reshape(-1), upd, alpha=-1)
-            y[n] = 0
-        # L^T z = y, fronts in reverse order
-        for bt, L11, L21 in zip(
-            reversed(sym.batches), reversed(self._L11), reversed(self._L21), strict=True
-        ):
-            rhs = y[bt.idx_p]
-            if bt.s:
-                rhs = rhs - torch.bmm(L21.mT, y[bt.idx_s])
-            y[bt.idx_p] = torch.linalg.solve_triangular(L11.mT, rhs, upper=True)
-            y[n] = 0
+        for bt, W in zip(sym.batches, self._W, strict=True):
+            g, p = W.shape[0], W.shape[2]
+            yJ = y.index_select(0, bt.idx_p.reshape(-1)).view(g, p, k)
+            y.index_add_(0, bt.idx.reshape(-1), torch.bmm(W, yJ).reshape(-1, k))
+        for bt, W in zip(reversed(sym.batches), reversed(self._W), strict=True):
+            g, p = W.shape[0], W.shape[2]
+            yA = y.index_select(0, bt.idx.reshape(-1)).view(g, -1, k)
+            zJ = torch.baddbmm(yA[:, :p], W.mT, yA)
+            y.index_copy_(0, bt.idx_p.reshape(-1), zJ.reshape(-1, k))
         X = torch.empty_like(Bm)
         X[sym.perm] = y[:n]
         return X.reshape(n) if vec else X
@@ -591,8 +601,7 @@ def factor(symbolic: CholeskySymbolic, A: torch.Tensor, shift: float = 0.0) -> S
             f"(tolerance {tol:.3g}); symmetrize it, e.g. (A + A.t()) / 2."
         )
     dt, dev = vals.dtype, vals.device
-    L11s: list[torch.Tensor] = []
-    L21s: list[torch.Tensor] = []
+    Ws: list[torch.Tensor] = []
     updates: list[torch.Tensor | None] = []
     for b, bt in enumerate(sym.batches):
         g, p, s = bt.fronts.size, bt.p, bt.s
@@ -623,14 +632,16 @@ def factor(symbolic: CholeskySymbolic, A: torch.Tensor, shift: float = 0.0) -> S
                 f"eliminated) is not positive; raise the shift above -λ_min(A) and factor again.",
                 index=int(sym.perm[new]),
             )
-        L11s.append(L11)
+        eye = torch.eye(p, dtype=dt, device=dev).expand(g, p, p)
+        Linv = torch.linalg.solve_triangular(L11, eye, upper=False)
+        W = torch.empty(g, mb, p, dtype=dt, device=dev)
+        torch.sub(Linv, eye, out=W[:, :p])
+        U = None
         if s:
-            L21 = torch.linalg.solve_triangular(L11.mT, F[:, p:, :p], upper=True, left=False)
-            L21s.append(L21)
-            updates.append(
-                torch.baddbmm(F[:, p:, p:], L21, L21.mT, alpha=-1) if bt.last_use >= 0 else None
-            )
-        else:
-            L21s.append(torch.zeros(g, 0, p, dtype=dt, device=dev))
-            updates.append(None)
-    return SparseCholesky(sym, float(shift), L11s, L21s)
+            L21 = torch.bmm(F[:, p:, :p], Linv.mT)  # F21 L11^{-T}
+            torch.bmm(L21, Linv, out=W[:, p:]).neg_()
+            if bt.last_use >= 0:
+                U = torch.baddbmm(F[:, p:, p:], L21, L21.mT, alpha=-1)
+        Ws.append(W)
+        updates.append(U)
+    return SparseCholesky(sym, float(shift), Ws, dt)

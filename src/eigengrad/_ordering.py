@@ -66,35 +66,49 @@ class Dissection:
     parent: Array
 
 
-def _gather(indptr: Array, indices: Array, rows: Array) -> tuple[Array, Array]:
-    """Neighbours of ``rows`` in a CSR graph, and the position in ``rows`` of each one's source."""
+def _gather(indptr: Array, indices: Array, rows: Array) -> Array:
+    """Neighbours of ``rows`` in a CSR graph."""
     starts = indptr[rows]
     lens = indptr[rows + 1] - starts
-    total = int(lens.sum())
-    src = np.repeat(np.arange(rows.size), lens)
-    offs = np.arange(total) - np.repeat(np.cumsum(lens) - lens, lens) + starts[src]
-    return indices[offs], src
+    offs = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
+    return indices[offs]
 
 
-def _bfs(indptr: Array, indices: Array, roots: Array) -> Array:
+def _table(indptr: Array, indices: Array) -> Array | None:
+    """Return the padded ``(k, max degree)`` neighbour table (padding ``k``); None if skewed."""
+    k = indptr.size - 1
+    deg = np.diff(indptr)
+    dmax = int(deg.max()) if k else 0
+    if not indices.size or dmax > 4 * indices.size / k + 8:
+        return None
+    ell = np.full((k, dmax), k, dtype=np.int32)
+    rows = np.repeat(np.arange(k, dtype=np.int32), deg)
+    ell[rows, np.arange(indices.size) - indptr[rows]] = indices
+    return ell
+
+
+def _bfs(indptr: Array, indices: Array, ell: Array | None, roots: Array) -> Array:
     """Breadth-first levels from ``roots`` (``-1`` where unreached), all roots at once."""
     k = indptr.size - 1
-    level = np.full(k, -1, dtype=np.int64)
-    stamp = np.zeros(k, dtype=np.int64)
+    level = np.full(k + 1, -1, dtype=np.int32)
+    level[k] = 0  # sentinel: the padding of the neighbour table counts as visited
+    stamp = np.zeros(k + 1, dtype=np.int32)
+    count = np.arange(max(indices.size, 1), dtype=np.int32)
     level[roots] = 0
     frontier = roots
     d = 0
     while frontier.size:
         d += 1
-        nb, _ = _gather(indptr, indices, frontier)
+        # bounded degrees (meshes): the padded table makes each step one gather
+        nb = ell[frontier].ravel() if ell is not None else _gather(indptr, indices, frontier)
         nb = nb[level[nb] < 0]
         # deduplicate without sorting: the last writer of each vertex keeps it
-        pos = np.arange(nb.size)
+        pos = count[: nb.size]
         stamp[nb] = pos
         nb = nb[stamp[nb] == pos]
         level[nb] = d
         frontier = nb
-    return level
+    return level[:k].astype(np.int64)
 
 
 def _components(indptr: Array, indices: Array) -> Array:
@@ -209,7 +223,8 @@ def nested_dissection(
         first = np.full(nparts_now, -1, dtype=np.int64)
         first[p_act[::-1]] = np.arange(k - 1, -1, -1)  # last writer: the smallest vertex
         present = first >= 0
-        lev = _bfs(g_ptr, g_ind, first[present])
+        ell = _table(g_ptr, g_ind)
+        lev = _bfs(g_ptr, g_ind, ell, first[present])
         unreached = lev < 0
         # a vertex of the last level (pseudo-peripheral) as the root of the second search
         far_lev = np.full(nparts_now, -1, dtype=np.int64)
@@ -217,7 +232,7 @@ def nested_dissection(
         far = np.full(nparts_now, -1, dtype=np.int64)
         at_far = np.flatnonzero(lev == far_lev[p_act])
         far[p_act[at_far]] = at_far
-        lev = _bfs(g_ptr, g_ind, far[present])
+        lev = _bfs(g_ptr, g_ind, ell, far[present])
 
         next_part = np.full(k, -1, dtype=np.int64)
         next_parent: list[Array] = []
