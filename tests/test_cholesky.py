@@ -49,7 +49,16 @@ def disconnected() -> sp.csr_matrix:
     return sp.csr_matrix(sp.csr_matrix(A)[p][:, p])
 
 
+def with_hubs() -> sp.csr_matrix:
+    G = grid(12, 13)
+    n = G.shape[0]
+    H = sp.random(n, 3, density=0.9, random_state=np.random.default_rng(4))
+    A = sp.bmat([[G, H], [H.T, None]])
+    return sp.csr_matrix(A + sp.diags(np.asarray(abs(A).sum(1)).ravel() + 0.1))
+
+
 CASES = {
+    "hubs": (with_hubs, 0.0),
     "grid2d": (lambda: grid(23, 31), 0.05),
     "grid3d": (lambda: grid(9, 8, 7), 0.1),
     "random_spd": (lambda: random_spd(300, 0.02, 0), 0.0),

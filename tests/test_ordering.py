@@ -67,3 +67,20 @@ def test_grid_fill_near_splu():
     ours = sla.splu(sp.csc_matrix(P), permc_spec="NATURAL", diag_pivot_thresh=0).L.nnz
     ref = sla.splu(sp.csc_matrix(A + sp.eye(A.shape[0])), permc_spec="MMD_AT_PLUS_A").L.nnz
     assert ours < 1.5 * ref
+
+
+def test_hubs_are_ordered_last():
+    # a grid plus two vertices joined to every grid vertex: the hubs form the root front
+    G = grid(15, 15)
+    n = G.shape[0]
+    W = sp.lil_matrix((n + 2, n + 2))
+    W[:n, :n] = G
+    W[n, :n] = 1.0
+    W[:n, n] = 1.0
+    W[n + 1, :n] = 1.0
+    W[:n, n + 1] = 1.0
+    A = sp.csr_matrix(W)
+    A.sort_indices()
+    check_tree(A, leaf_size=8)
+    d = order(A, leaf_size=8)
+    assert set(d.perm[d.front_ptr[-2] :].tolist()) == {n, n + 1}

@@ -220,9 +220,13 @@ def analyse(
     col = col_t.cpu().numpy()
     row = np.repeat(np.arange(n), np.diff(crow))
     key = row * n + col
-    order = np.argsort(key, kind="stable")
-    tpos = order[np.searchsorted(key[order], col * n + row).clip(max=max(key.size - 1, 0))]
-    if key.size and not np.array_equal(key[tpos], col * n + row):
+    tkey = col * n + row
+    if key.size and bool(np.all(key[1:] > key[:-1])):  # sorted rows (the usual CSR)
+        tpos = np.searchsorted(key, tkey).clip(max=key.size - 1)
+    else:
+        order = np.argsort(key, kind="stable")
+        tpos = order[np.searchsorted(key[order], tkey).clip(max=max(key.size - 1, 0))]
+    if key.size and not np.array_equal(key[tpos], tkey):
         raise NotHermitianError(
             f"{fn}: expected a symmetric sparsity pattern (both triangles stored), received a "
             f"pattern where some A[i, j] is stored without A[j, i]; symmetrize it, e.g. "

@@ -66,41 +66,37 @@ class Dissection:
     parent: Array
 
 
-def _gather(indptr: Array, indices: Array, rows: Array) -> Array:
-    """Neighbours of ``rows`` in a CSR graph."""
-    starts = indptr[rows]
-    lens = indptr[rows + 1] - starts
-    offs = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
-    return indices[offs]
+def _table(indptr: Array, indices: Array, n: int, cap: float) -> tuple[Array, Array]:
+    """Neighbour table of the graph without its hubs, and the hubs.
 
-
-def _table(indptr: Array, indices: Array) -> Array | None:
-    """Return the padded ``(k, max degree)`` neighbour table (padding ``k``); None if skewed."""
-    k = indptr.size - 1
+    Returns the ``(n, d)`` table (row ``i``: the neighbours of ``i``, padded with ``n``; self
+    loops and hubs left out) and the hubs: the vertices of degree above ``cap``.
+    """
     deg = np.diff(indptr)
-    dmax = int(deg.max()) if k else 0
-    if not indices.size or dmax > 4 * indices.size / k + 8:
-        return None
-    ell = np.full((k, dmax), k, dtype=np.int32)
-    rows = np.repeat(np.arange(k, dtype=np.int32), deg)
-    ell[rows, np.arange(indices.size) - indptr[rows]] = indices
-    return ell
+    rows = np.repeat(np.arange(n), deg)
+    hub = deg > cap
+    keep = (rows != indices) & ~hub[rows] & ~hub[indices]
+    rows, cols = rows[keep], indices[keep]
+    d = np.bincount(rows, minlength=n)
+    table = np.full((n, int(d.max()) if rows.size else 0), n, dtype=np.int32)
+    start = np.cumsum(d) - d
+    table[rows, np.arange(rows.size) - start[rows]] = cols
+    return table, np.flatnonzero(hub)
 
 
-def _bfs(indptr: Array, indices: Array, ell: Array | None, roots: Array) -> Array:
-    """Breadth-first levels from ``roots`` (``-1`` where unreached), all roots at once."""
-    k = indptr.size - 1
+def _bfs(E: Array, roots: Array) -> Array:
+    """Breadth-first levels from ``roots`` (``-1`` where unreached) in the table ``E``."""
+    k = E.shape[0]
     level = np.full(k + 1, -1, dtype=np.int32)
-    level[k] = 0  # sentinel: the padding of the neighbour table counts as visited
+    level[k] = 0  # sentinel: the padding counts as visited
     stamp = np.zeros(k + 1, dtype=np.int32)
-    count = np.arange(max(indices.size, 1), dtype=np.int32)
+    count = np.arange(E.size + 1, dtype=np.int32)
     level[roots] = 0
     frontier = roots
     d = 0
     while frontier.size:
         d += 1
-        # bounded degrees (meshes): the padded table makes each step one gather
-        nb = ell[frontier].ravel() if ell is not None else _gather(indptr, indices, frontier)
+        nb = E[frontier].ravel()
         nb = nb[level[nb] < 0]
         # deduplicate without sorting: the last writer of each vertex keeps it
         pos = count[: nb.size]
@@ -111,17 +107,14 @@ def _bfs(indptr: Array, indices: Array, ell: Array | None, roots: Array) -> Arra
     return level[:k].astype(np.int64)
 
 
-def _components(indptr: Array, indices: Array) -> Array:
+def _components(E: Array) -> Array:
     """Connected-component label (the smallest vertex of the component) of every vertex."""
-    k = indptr.size - 1
-    lab = np.arange(k)
-    deg = np.diff(indptr)
-    has = np.flatnonzero(deg > 0)
+    k = E.shape[0]
+    lab = np.arange(k + 1)  # lab[k]: the padding, larger than every label
     while True:
         new = lab.copy()
-        if has.size:
-            nmin = np.minimum.reduceat(lab[indices], indptr[:-1][has])
-            new[has] = np.minimum(lab[has], nmin)
+        if E.shape[1]:
+            new[:k] = np.minimum(lab[:k], lab[E].min(axis=1))
         # hook the old root of every label to the smaller one, then jump pointers to the roots
         np.minimum.at(new, lab, new)
         while True:
@@ -130,8 +123,16 @@ def _components(indptr: Array, indices: Array) -> Array:
                 break
             new = nxt
         if np.array_equal(new, lab):
-            return lab
+            return lab[:k]
         lab = new
+
+
+def _restrict(E: Array, keep: Array) -> Array:
+    """Restrict the table to the vertices ``keep`` (a mask), renumbered; others become padding."""
+    k2 = int(keep.sum())
+    new = np.full(E.shape[0] + 1, k2, dtype=np.int32)
+    new[np.flatnonzero(keep)] = np.arange(k2, dtype=np.int32)
+    return new[E[keep]]
 
 
 def nested_dissection(
@@ -154,17 +155,17 @@ def nested_dissection(
     Dissection
         The permutation, the fronts (separators and leaves, contiguous in the new numbering and
         numbered in postorder) and the parent of every front.
+
+    Notes
+    -----
+    Vertices of degree above ``max(4 d̄ + 8, 32)`` (``d̄`` the mean degree) are hubs: they are
+    left out of the dissection and form the last front, the root of the tree (dense rows are
+    eliminated last), so that the other vertices fit a padded neighbour table.
     """
     n = indptr.size - 1
-    rows_all = np.repeat(np.arange(n), np.diff(indptr))
-    off = rows_all != indices
-    src_e, dst_e = rows_all[off], indices[off]  # directed edges, sorted by source
-
     vfront = np.full(n, -1, dtype=np.int64)  # front of every vertex, once assigned
     fparent: list[Array] = []  # parent front of the fronts created so far, in blocks
     nfronts = 0
-    part = np.zeros(n, dtype=np.int64)  # part of every active vertex (-1: assigned)
-    part_parent = np.array([-1], dtype=np.int64)
 
     def new_fronts(parents: Array) -> Array:
         nonlocal nfronts
@@ -182,57 +183,62 @@ def nested_dissection(
         gpar = parents_of_group[group[starts]]
         # consecutive groups with the same parent share a leaf while it holds <= leaf_size
         newpar = np.r_[True, gpar[1:] != gpar[:-1]]
-        leaf_of_group = np.empty(starts.size, dtype=np.int64)
-        cur, fill = -1, leaf_size
-        for i in range(starts.size):  # one iteration per small component (few on meshes)
-            if newpar[i] or fill + sizes[i] > leaf_size:
-                cur += 1
-                fill = 0
-            fill += sizes[i]
-            leaf_of_group[i] = cur
+        if sizes.max() * 2 > leaf_size:  # large groups (split parts): one leaf each
+            leaf_of_group = np.arange(starts.size)
+        else:  # small components: greedy packing (one iteration per group, few on meshes)
+            leaf_of_group = np.empty(starts.size, dtype=np.int64)
+            cur, fill = -1, leaf_size
+            for i, (fresh, sz) in enumerate(zip(newpar.tolist(), sizes.tolist(), strict=True)):
+                if fresh or fill + sz > leaf_size:
+                    cur += 1
+                    fill = 0
+                fill += sz
+                leaf_of_group[i] = cur
         first = np.flatnonzero(np.r_[True, leaf_of_group[1:] != leaf_of_group[:-1]])
         ids = new_fronts(gpar[first])
         vfront[verts] = ids[np.repeat(leaf_of_group, sizes)]
 
-    while True:
-        active = np.flatnonzero(part >= 0)
-        if active.size == 0:
-            break
-        nparts_now = part_parent.size  # part ids are 0..P-1, every part non-empty
-        p_act = part[active]
-        ppar = part_parent
+    if n == 0:
+        return Dissection(np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int64))
+    deg = np.diff(indptr)
+    E, hubs = _table(indptr, indices, n, max(4 * deg.mean() + 8, 32))
+    top = -1
+    if hubs.size:
+        top = int(new_fronts(np.array([-1]))[0])
+        vfront[hubs] = top
+        keep = np.ones(n, dtype=bool)
+        keep[hubs] = False
+        E = _restrict(E, keep)
+    act = np.flatnonzero(vfront < 0)  # global ids of the active vertices
+    p_act = np.zeros(act.size, dtype=np.int64)  # their parts
+    ppar = np.array([top], dtype=np.int64)  # the parent front of every part
+
+    while act.size:
+        nparts_now = ppar.size  # part ids are 0..P-1, every part non-empty
         psize = np.bincount(p_act, minlength=nparts_now)
         small = psize[p_act] <= leaf_size
         if small.any():
-            pack_leaves(active[small], p_act[small], ppar)
-            part[active[small]] = -1
-            active, p_act = active[~small], p_act[~small]
-            if active.size == 0:
+            pack_leaves(act[small], p_act[small], ppar)
+            E = _restrict(E, ~small)
+            act, p_act = act[~small], p_act[~small]
+            if act.size == 0:
                 break
-        k = active.size
-        remap = np.full(n, -1, dtype=np.int64)
-        remap[active] = np.arange(k)
-        # the graph of the active vertices, edges inside one part only
-        ru, rv = remap[src_e], remap[dst_e]
-        keep = (ru >= 0) & (rv >= 0)
-        keep[keep] = p_act[ru[keep]] == p_act[rv[keep]]
-        g_ptr = np.concatenate([[0], np.cumsum(np.bincount(ru[keep], minlength=k))])
-        g_ind = rv[keep]
-
+        k = act.size
         # first search from the first vertex of every part
         first = np.full(nparts_now, -1, dtype=np.int64)
         first[p_act[::-1]] = np.arange(k - 1, -1, -1)  # last writer: the smallest vertex
         present = first >= 0
-        ell = _table(g_ptr, g_ind)
-        lev = _bfs(g_ptr, g_ind, ell, first[present])
+        lev = _bfs(E, first[present])
         unreached = lev < 0
-        # a vertex of the last level (pseudo-peripheral) as the root of the second search
+        # a vertex of the last level (pseudo-peripheral) of least degree: the second root
         far_lev = np.full(nparts_now, -1, dtype=np.int64)
         np.maximum.at(far_lev, p_act, lev)
-        far = np.full(nparts_now, -1, dtype=np.int64)
         at_far = np.flatnonzero(lev == far_lev[p_act])
+        dg = (E[at_far] < k).sum(axis=1)
+        at_far = at_far[np.argsort(-dg, kind="stable")]  # last writer: least degree
+        far = np.full(nparts_now, -1, dtype=np.int64)
         far[p_act[at_far]] = at_far
-        lev = _bfs(g_ptr, g_ind, ell, far[present])
+        lev = _bfs(E, far[present])
 
         next_part = np.full(k, -1, dtype=np.int64)
         next_parent: list[Array] = []
@@ -241,17 +247,12 @@ def nested_dissection(
         if unreached.any():
             # other components: label them, pack the small ones into leaves, keep the others
             u = np.flatnonzero(unreached)
-            um = np.full(k, -1, dtype=np.int64)
-            um[u] = np.arange(u.size)
-            eu = np.repeat(np.arange(k), np.diff(g_ptr))
-            ke = unreached[eu]  # both ends unreached (edges stay inside a component)
-            u_ptr = np.concatenate([[0], np.cumsum(np.bincount(um[eu[ke]], minlength=u.size))])
-            comp = _components(u_ptr, um[g_ind[ke]])
+            comp = _components(_restrict(E, unreached))
             cid, cinv, csize = np.unique(comp, return_inverse=True, return_counts=True)
             cpar = ppar[p_act[u[cid]]]
             csmall = csize[cinv] <= leaf_size
             if csmall.any():
-                pack_leaves(active[u[csmall]], cinv[csmall], cpar)
+                pack_leaves(act[u[csmall]], cinv[csmall], cpar)
             big = np.flatnonzero(csize > leaf_size)
             if big.size:
                 newid = np.full(cid.size, -1, dtype=np.int64)
@@ -276,49 +277,54 @@ def nested_dissection(
         above = csz[seg] - below - cnt
         ok = (lvl >= 1) & (below > 0) & (above > 0)
         good = ok & (np.minimum(below, above) >= balance * csz[seg])
-        # fallback: the level where the lower side reaches half of the component
+        # fallback: the first level where the lower side reaches half of the component
         mid = ok & (below + cnt >= csz[seg] / 2)
         score = np.where(good, cnt, np.where(mid, csz[seg] + 1 + lvl, np.iinfo(np.int64).max))
         best = np.lexsort((lvl, score, seg))
         first_of = np.r_[True, seg[best][1:] != seg[best][:-1]]
-        pick = best[first_of]  # one entry per part with a reached component
+        pick = best[first_of]  # one entry per part
         parts_with = seg[pick]
         sep_level = np.full(nparts_now, -1, dtype=np.int64)
         dissect = (score[pick] < np.iinfo(np.int64).max) & (csz[parts_with] > leaf_size)
         sep_level[parts_with[dissect]] = lvl[pick[dissect]]
 
-        # components with no useful level (cliques, stars): one dense leaf
+        # components with no useful level (cliques, stars, small): one dense leaf
         whole = sep_level[rp] < 0
         if whole.any():
             wparts = np.unique(rp[whole])
             ids = new_fronts(ppar[wparts])
             fmap = np.full(nparts_now, -1, dtype=np.int64)
             fmap[wparts] = ids
-            vfront[active[r[whole]]] = fmap[rp[whole]]
+            vfront[act[r[whole]]] = fmap[rp[whole]]
         cut = np.flatnonzero(sep_level >= 0)
         if cut.size:
             s = sep_level[rp]
-            # thin the separator to the vertices of L_s adjacent to L_{s+1}
-            eu = np.repeat(np.arange(k), np.diff(g_ptr))
-            up = (lev[eu] == sep_level[p_act[eu]]) & (lev[g_ind] == lev[eu] + 1)
-            has_up = np.zeros(k, dtype=bool)
-            has_up[eu[up]] = True
             rs = ~whole
+            # thin the separator to the vertices of L_s adjacent to L_{s+1}
+            cand = r[rs & (rlev == s)]
+            lev_ext = np.append(lev, -2)
+            has_up = np.zeros(k, dtype=bool)
+            has_up[cand] = (lev_ext[E[cand]] == lev[cand, None] + 1).any(axis=1)
             in_sep = rs & (rlev == s) & has_up[r]
             lower = rs & ((rlev < s) | ((rlev == s) & ~has_up[r]))
             upper = rs & (rlev > s)
             sep_ids = new_fronts(ppar[cut])
             fmap = np.full(nparts_now, -1, dtype=np.int64)
             fmap[cut] = sep_ids
-            vfront[active[r[in_sep]]] = fmap[rp[in_sep]]
+            vfront[act[r[in_sep]]] = fmap[rp[in_sep]]
             lo = np.full(nparts_now, -1, dtype=np.int64)
             lo[cut] = nparts + 2 * np.arange(cut.size)
             next_part[r[lower]] = lo[rp[lower]]
             next_part[r[upper]] = lo[rp[upper]] + 1
             next_parent.append(np.repeat(sep_ids, 2))
             nparts += 2 * cut.size
-        part[active] = next_part
-        part_parent = np.concatenate(next_parent) if next_parent else np.zeros(0, dtype=np.int64)
+        # the next depth: active vertices, edges inside one part only
+        np_ext = np.append(next_part, -1)
+        E = np.where(np_ext[E] == next_part[:, None], E, np.int32(k))
+        keep = next_part >= 0
+        E = _restrict(E, keep)
+        act, p_act = act[keep], next_part[keep]
+        ppar = np.concatenate(next_parent) if next_parent else np.zeros(0, dtype=np.int64)
     return _postorder(vfront, np.concatenate(fparent) if fparent else np.zeros(0, np.int64))
 
 
