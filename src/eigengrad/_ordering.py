@@ -13,7 +13,8 @@ flops (George and Liu 1981, ch. 8).
 Separators come from rooted level structures (George and Liu 1981, ch. 4):
 
 1. a breadth-first search from an arbitrary vertex of a part, then a second one from a vertex of
-   its last level (a pseudo-peripheral vertex: one end of a near-diameter), gives the levels
+   least degree in its last level (a pseudo-peripheral vertex: one end of a near-diameter),
+   gives the levels
    ``L_0, …, L_h``; no edge joins ``L_i`` and ``L_j`` for ``|i - j| > 1``, so each level separates
    the levels below it from those above;
 2. the separator is the smallest level ``L_s`` whose two sides each hold at least ``balance`` of the
@@ -25,9 +26,11 @@ Separators come from rooted level structures (George and Liu 1981, ch. 4):
    of at most ``leaf_size`` vertices are packed together into leaves.
 
 All parts of one recursion depth are processed together: each breadth-first step is a handful of
-vectorized NumPy operations on the frontier of every part at once, so the Python overhead is
-``O(diameter)`` steps per depth rather than per part, and the whole ordering costs
-``O(nnz · depth)`` array work (``depth ≈ log2(n / leaf_size)`` on meshes).
+vectorized NumPy operations on the frontier of every part at once (a gather from a padded
+neighbour table), so the Python overhead is ``O(diameter)`` steps per depth rather than per part,
+and the whole ordering costs ``O(nnz · depth)`` array work (``depth ≈ log2(n / leaf_size)`` on
+meshes). Vertices of very high degree (hubs, dense rows) would make the table wide: they are
+ordered last, as the root front, and the dissection runs on the rest of the graph.
 
 References
 ----------
@@ -291,7 +294,7 @@ def nested_dissection(
         # components with no useful level (cliques, stars, small): one dense leaf
         whole = sep_level[rp] < 0
         if whole.any():
-            wparts = np.unique(rp[whole])
+            wparts = np.flatnonzero(np.bincount(rp[whole], minlength=nparts_now))
             ids = new_fronts(ppar[wparts])
             fmap = np.full(nparts_now, -1, dtype=np.int64)
             fmap[wparts] = ids
