@@ -215,6 +215,9 @@ def nested_dissection(
     act = np.flatnonzero(vfront < 0)  # global ids of the active vertices
     p_act = np.zeros(act.size, dtype=np.int64)  # their parts
     ppar = np.array([top], dtype=np.int64)  # the parent front of every part
+    # distance of every active vertex from a set inside its part known from the previous depth
+    # (-1: unknown); its farthest vertices are pseudo-peripheral
+    hint = np.full(act.size, -1, dtype=np.int64)
 
     while act.size:
         nparts_now = ppar.size  # part ids are 0..P-1, every part non-empty
@@ -223,25 +226,30 @@ def nested_dissection(
         if small.any():
             pack_leaves(act[small], p_act[small], ppar)
             E = _restrict(E, ~small)
-            act, p_act = act[~small], p_act[~small]
+            act, p_act, hint = act[~small], p_act[~small], hint[~small]
             if act.size == 0:
                 break
         k = act.size
-        # first search from the first vertex of every part
         first = np.full(nparts_now, -1, dtype=np.int64)
         first[p_act[::-1]] = np.arange(k - 1, -1, -1)  # last writer: the smallest vertex
         present = first >= 0
-        lev = _bfs(E, first[present])
-        unreached = lev < 0
-        # a vertex of the last level (pseudo-peripheral) of least degree: the second root
         far_lev = np.full(nparts_now, -1, dtype=np.int64)
-        np.maximum.at(far_lev, p_act, lev)
-        at_far = np.flatnonzero(lev == far_lev[p_act])
+        np.maximum.at(far_lev, p_act, hint)
+        need = present & (far_lev < 0)
+        if need.any():
+            # parts without a hint (the first depth, new components): a first search from
+            # their first vertex (it only visits these parts)
+            lev = _bfs(E, first[need])
+            hint = np.where(need[p_act], lev, hint)
+            np.maximum.at(far_lev, p_act, hint)
+        # the vertex of least degree among the farthest (pseudo-peripheral): the root
+        at_far = np.flatnonzero((hint == far_lev[p_act]) & (hint >= 0))
         dg = (E[at_far] < k).sum(axis=1)
         at_far = at_far[np.argsort(-dg, kind="stable")]  # last writer: least degree
         far = np.full(nparts_now, -1, dtype=np.int64)
         far[p_act[at_far]] = at_far
         lev = _bfs(E, far[present])
+        unreached = lev < 0
 
         next_part = np.full(k, -1, dtype=np.int64)
         next_parent: list[Array] = []
@@ -326,7 +334,9 @@ def nested_dissection(
         E = np.where(np_ext[E] == next_part[:, None], E, np.int32(k))
         keep = next_part >= 0
         E = _restrict(E, keep)
-        act, p_act = act[keep], next_part[keep]
+        # the levels from this root are distances from the root (lower side) or from the
+        # level above the separator (upper side): hints for the next depth
+        act, p_act, hint = act[keep], next_part[keep], lev[keep]
         ppar = np.concatenate(next_parent) if next_parent else np.zeros(0, dtype=np.int64)
     return _postorder(vfront, np.concatenate(fparent) if fparent else np.zeros(0, np.int64))
 
