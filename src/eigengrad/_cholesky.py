@@ -130,6 +130,9 @@ class CholeskySymbolic:
         Floating-point operations of the numeric factorization (``Σ p^3/3 + p^2 s + p s^2``).
     n_fronts : int
         Number of fronts (separators and leaves) of the assembly tree.
+    nnz_stored : int
+        Entries the numeric factor will store (its batches padded, pivot blocks square): the
+        factor's memory is ``nnz_stored`` times the element size.
     """
 
     n: int
@@ -137,6 +140,7 @@ class CholeskySymbolic:
     nnz_factor: int
     flops: int
     n_fronts: int
+    nnz_stored: int
     front_ptr: Array = field(repr=False)
     crow: torch.Tensor = field(repr=False)
     col: torch.Tensor = field(repr=False)
@@ -318,6 +322,7 @@ def analyse(
         nnz_factor=nnz,
         flops=flops,
         n_fronts=nf,
+        nnz_stored=sum(b.fronts.size * (b.p + b.s) * b.p for b in batches),
         front_ptr=fptr,
         crow=crow_t,
         col=col_t,

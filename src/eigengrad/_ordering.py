@@ -12,16 +12,18 @@ flops (George and Liu 1981, ch. 8).
 
 Separators come from rooted level structures (George and Liu 1981, ch. 4):
 
-1. a breadth-first search from an arbitrary vertex of a part, then a second one from a vertex of
-   least degree in its last level (a pseudo-peripheral vertex: one end of a near-diameter),
-   gives the levels
-   ``L_0, …, L_h``; no edge joins ``L_i`` and ``L_j`` for ``|i - j| > 1``, so each level separates
-   the levels below it from those above;
+1. a breadth-first search from a pseudo-peripheral vertex (one end of a near-diameter: a vertex
+   of least degree among the farthest from some start) gives the levels ``L_0, …, L_h``; no edge
+   joins ``L_i`` and ``L_j`` for ``|i - j| > 1``, so each level separates the levels below it
+   from those above. The farthest vertices come from a first search from an arbitrary vertex on
+   the first depth; on later depths they are free: within the lower side of a split the parent's
+   levels are the distances from the parent's root, within the upper side they are the distances
+   from ``L_{s+1}``, so one search per depth suffices;
 2. the separator is the smallest level ``L_s`` whose two sides each hold at least ``balance`` of the
    part (the middle level if none), thinned to the vertices of ``L_s`` with a neighbour in
    ``L_{s+1}`` (the others join the lower side, which they do not connect to the upper one);
-3. parts of at most ``leaf_size`` vertices become leaves (dense fronts); vertices that the first
-   search does not reach lie in other connected components, which are labelled by min-label
+3. parts of at most ``leaf_size`` vertices become leaves (dense fronts); vertices that the
+   search from the root does not reach lie in other connected components, labelled by min-label
    propagation with pointer jumping and become parts of their own, with no separator. Components
    of at most ``leaf_size`` vertices are packed together into leaves.
 
