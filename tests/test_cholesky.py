@@ -194,3 +194,10 @@ def test_coo_input():
     At = to_torch(A).to_sparse_coo()
     x = factor(analyse(At), At, 0.2).solve(torch.ones(36, dtype=torch.float64))
     assert np.allclose(x.numpy(), sla.spsolve(sp.csc_matrix(A + 0.2 * sp.eye(36)), np.ones(36)))
+
+
+def test_empty_matrix():
+    A = to_torch(sp.csr_matrix((0, 0)))
+    chol = factor(analyse(A), A, 1.0)
+    assert chol.solve(torch.zeros(0, 3, dtype=torch.float64)).shape == (0, 3)
+    assert chol.solve(torch.zeros(0, dtype=torch.float64)).shape == (0,)

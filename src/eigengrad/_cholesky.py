@@ -357,14 +357,14 @@ def _batches(
     key = np.stack([height, bucket_p, bucket_s])[:, order]
     cuts = np.flatnonzero(np.any(key[:, 1:] != key[:, :-1], axis=0)) + 1
     bounds = [0]
-    for lo, hi in zip(np.r_[0, cuts].tolist(), np.r_[cuts, nf].tolist(), strict=True):
+    for lo, hi in zip(
+        np.r_[0, cuts].tolist(), np.r_[cuts, nf].tolist() if nf else [], strict=False
+    ):
         # the largest front of a bucket is last (sorted by m): split by memory
         mx = int(m[order[hi - 1]]) ** 2
         step = max(1, _BATCH_ENTRIES // max(mx, 1))
         bounds.extend(range(lo + step, hi, step))
         bounds.append(hi)
-    if nf == 0:
-        bounds = [0]
     nb = len(bounds) - 1
     grp = np.empty(nf, dtype=np.int64)
     slot = np.empty(nf, dtype=np.int64)
@@ -533,7 +533,7 @@ class SparseCholesky:
                 f"received {B.dtype}; convert it with B.to({self.dtype})."
             )
         vec = B.ndim == 1
-        Bm = B.detach().reshape(n, -1)
+        Bm = B.detach().reshape(n, 1) if vec else B.detach()
         k = Bm.shape[1]
         # row n is a zero sink for the padding (padded rows and columns of W are zero)
         y = torch.zeros(n + 1, k, dtype=self.dtype, device=Bm.device)
