@@ -7,6 +7,8 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sparse_matrices import grid, random_graph
 
 from eigengrad._cholesky import FillBudgetExceeded, analyse, factor
@@ -201,3 +203,20 @@ def test_empty_matrix():
     chol = factor(analyse(A), A, 1.0)
     assert chol.solve(torch.zeros(0, 3, dtype=torch.float64)).shape == (0, 3)
     assert chol.solve(torch.zeros(0, dtype=torch.float64)).shape == (0,)
+
+
+@settings(derandomize=True, max_examples=30, deadline=None)
+@given(
+    n=st.integers(1, 60),
+    density=st.floats(0.0, 0.3),
+    leaf_size=st.integers(1, 10),
+    seed=st.integers(0, 2**16),
+)
+def test_random_patterns_match_dense(n, density, leaf_size, seed):
+    # any symmetric pattern (isolated vertices, several components, dense rows): dense reference
+    A = random_spd(n, density, seed)
+    At = to_torch(A)
+    B = np.random.default_rng(seed).standard_normal((n, 3))
+    X = factor(analyse(At, leaf_size=leaf_size), At).solve(torch.from_numpy(B)).numpy()
+    ref = np.linalg.solve(A.toarray(), B)
+    assert np.linalg.norm(X - ref) <= 1e-10 * np.linalg.norm(ref)

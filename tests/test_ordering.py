@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sparse_matrices import grid, random_graph
 
 from eigengrad._ordering import nested_dissection
@@ -84,3 +86,9 @@ def test_hubs_are_ordered_last():
     check_tree(A, leaf_size=8)
     d = order(A, leaf_size=8)
     assert set(d.perm[d.front_ptr[-2] :].tolist()) == {n, n + 1}
+
+
+@settings(derandomize=True, max_examples=25, deadline=None)
+@given(n=st.integers(1, 200), degree=st.integers(0, 6), leaf_size=st.integers(1, 20))
+def test_random_graphs_give_valid_trees(n, degree, leaf_size):
+    check_tree(random_graph(n, degree, seed=n), leaf_size=leaf_size)
