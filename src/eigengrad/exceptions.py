@@ -22,6 +22,7 @@ __all__ = [
     "InputShapeError",
     "NonFiniteInputError",
     "NotHermitianError",
+    "NotPositiveDefiniteError",
     "NotSquareError",
     "SplitClusterError",
     "SplitClusterWarning",
@@ -71,6 +72,17 @@ class GaugeDependenceError(EigengradError, ArithmeticError):
 
 class DefectiveEigenvalueError(EigengradError, ArithmeticError):
     """An eigenvalue is defective or nearly so: its derivative is unbounded."""
+
+
+class NotPositiveDefiniteError(EigengradError, ArithmeticError):
+    """A matrix that must be positive definite (a Cholesky factorization) is not.
+
+    ``index`` is the row (original numbering) whose pivot failed, when known.
+    """
+
+    def __init__(self, message: str, *, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
 
 
 class EigengradWarning(UserWarning):
