@@ -65,14 +65,27 @@ def _operator(edges: torch.Tensor, theta: torch.Tensor, n: int) -> eg.LinearOper
 # ---------------------------------------------------------------- forward
 
 
-@pytest.mark.parametrize("method", ["lobpcg", "lanczos"])
+# sparse-input solvers: (method, preconditioner) -> (info.method, info.preconditioner)
+SPARSE_SOLVERS = {
+    ("auto", "auto"): ("lobpcg", "cholesky"),  # expander-like graphs: ("lanczos", None)
+    ("lobpcg", "auto"): ("lobpcg", "cholesky"),
+    ("shift-invert", "auto"): ("lobpcg", "cholesky"),
+    ("lobpcg", "multigrid"): ("lobpcg", "multigrid"),
+    ("lanczos", "auto"): ("lanczos", None),
+}
+
+
+@pytest.mark.parametrize("solver", list(SPARSE_SOLVERS))
 @pytest.mark.parametrize("which", ["smallest", "largest"])
-def test_grid_laplacian_matches_scipy(which, method):
+def test_grid_laplacian_matches_scipy(which, solver):
     n = 900
     L = eg.graph_laplacian(grid_edges(30, 30), None, n)
-    w, X, info = eg.eigsh(L, 8, which=which, method=method)
+    if solver[1] == "multigrid" and which == "largest":
+        pytest.skip("the multigrid preconditioner serves which='smallest' only")
+    w, X, info = eg.eigsh(L, 8, which=which, method=solver[0], preconditioner=solver[1])
     ref = np.sort(spla.eigsh(_to_scipy(L), k=8, which="SA" if which == "smallest" else "LA")[0])
-    assert info.method == method and bool(info.converged.all())
+    assert (info.method, info.preconditioner) == SPARSE_SOLVERS[solver]
+    assert bool(info.converged.all())
     assert np.abs(w.numpy() - ref).max() <= 1e-9 * info.norm_estimate
     R = torch.sparse.mm(L, X) - X * w
     res = torch.linalg.vector_norm(R, dim=0)
@@ -137,44 +150,55 @@ def test_chebyshev_preconditioner(which):
         eg.eigsh(L, 6, method="lobpcg", preconditioner="ilu")
 
 
-def test_auto_solver_choice_and_multigrid():
+def test_auto_solver_choice_and_preconditioners():
     L = eg.graph_laplacian(grid_edges(60, 60), None, 3600)
     runs = {
-        "multigrid": eg.eigsh(L, 6),  # sparse, real, smallest: multigrid LOBPCG
+        "auto": eg.eigsh(L, 6),  # sparse, real, mesh-like: shift-invert (sparse Cholesky)
+        "multigrid": eg.eigsh(L, 6, preconditioner="multigrid"),
         "chebyshev": eg.eigsh(L, 6, preconditioner="chebyshev"),
         "operator": eg.eigsh(eg.aslinearoperator(L), 6),
         "dense": eg.eigsh(L.to_dense(), 6),
     }
-    methods = {name: r.info.method for name, r in runs.items()}
-    assert methods == {
-        "multigrid": "lobpcg",
-        "chebyshev": "lobpcg",
-        "operator": "lanczos",
-        "dense": "lanczos",
+    chosen = {name: (r.info.method, r.info.preconditioner) for name, r in runs.items()}
+    assert chosen == {
+        "auto": ("lobpcg", "cholesky"),
+        "multigrid": ("lobpcg", "multigrid"),
+        "chebyshev": ("lobpcg", "chebyshev"),
+        "operator": ("lanczos", None),
+        "dense": ("lanczos", None),
     }
-    assert runs["multigrid"].info.iterations < runs["chebyshev"].info.iterations
+    its = {name: r.info.iterations for name, r in runs.items()}
+    assert its["auto"] < its["multigrid"] < its["chebyshev"]
     for r in runs.values():
-        assert torch.allclose(r.eigenvalues, runs["multigrid"].eigenvalues, atol=1e-10)
-    assert eg.eigsh(L, 6, which="largest").info.method == "lanczos"
+        assert torch.allclose(r.eigenvalues, runs["auto"].eigenvalues, atol=1e-10)
+    top = eg.eigsh(L, 6, which="largest")  # shift-invert at the top: (σ I - A)^{-1}
+    assert (top.info.method, top.info.preconditioner) == ("lobpcg", "cholesky")
+    ref = eg.eigsh(L, 6, which="largest", method="lanczos")
+    torch.testing.assert_close(top.eigenvalues, ref.eigenvalues, rtol=0, atol=1e-9)
     # an expander (hypercube Q_10: the first multigrid level coarsens > 20-fold) goes to Lanczos
     Q = eg.graph_laplacian(hypercube_edges(10), None, 1024)
     assert eg.eigsh(Q, 11).info.method == "lanczos"
     assert eg.eigsh(Q, 11, method="lobpcg").info.method == "lobpcg"
-    with pytest.raises(InputError, match="sparse matrix"):
-        eg.eigsh(eg.aslinearoperator(L), 6, preconditioner="multigrid")
+    for pre in ("multigrid", "cholesky"):
+        with pytest.raises(InputError, match="sparse matrix"):
+            eg.eigsh(eg.aslinearoperator(L), 6, preconditioner=pre)
+        with pytest.raises(InputError, match="real matrix"):
+            eg.eigsh(L.to(torch.complex128), 6, preconditioner=pre)
     with pytest.raises(InputError, match="which='smallest'"):
         eg.eigsh(L, 6, which="largest", preconditioner="multigrid")
-    with pytest.raises(InputError, match="real matrix"):
-        eg.eigsh(L.to(torch.complex128), 6, preconditioner="multigrid")
     with pytest.raises(InputError, match="takes no preconditioner"):
         eg.eigsh(L, 6, method="lanczos", preconditioner="chebyshev")
+    si = eg.eigsh(L, 6, method="shift-invert")
+    assert (si.info.method, si.info.preconditioner) == ("lobpcg", "cholesky")
+    with pytest.raises(InputError, match="preconditioner='cholesky'"):
+        eg.eigsh(L, 6, method="shift-invert", preconditioner="multigrid")
 
 
 @pytest.mark.parametrize("which", ["smallest", "largest"])
 def test_indefinite_sparse_matrix_auto(which):
-    # negative eigenvalues and positive off-diagonal entries: the multigrid V-cycle is built for
-    # A - lo I + δ I (Gershgorin lo < 0) and stays positive definite; the answer must not depend
-    # on the solver
+    # negative eigenvalues and positive off-diagonal entries: the factorization and the V-cycle
+    # are built for A - lo I + δ I (Gershgorin lo < 0), positive definite; the answer must not
+    # depend on the solver
     n = 3000
     gen = torch.Generator().manual_seed(4)
     i = torch.arange(n - 1)
@@ -188,11 +212,15 @@ def test_indefinite_sparse_matrix_auto(which):
         (n, n),
         check_invariants=False,
     ).coalesce()
-    w, _X, info = eg.eigsh(A, 5, which=which)
-    assert info.method == ("lobpcg" if which == "smallest" else "lanczos")
     ref = torch.linalg.eigvalsh(A.to_dense())
     ref = ref[:5] if which == "smallest" else ref[-5:]
-    assert float((w - ref).abs().max()) <= 1e-9 * info.norm_estimate
+    runs = [({}, ("lobpcg", "cholesky")), ({"method": "lanczos"}, ("lanczos", None))]
+    if which == "smallest":
+        runs.append(({"preconditioner": "multigrid"}, ("lobpcg", "multigrid")))
+    for kw, chosen in runs:
+        w, _X, info = eg.eigsh(A, 5, which=which, **kw)
+        assert (info.method, info.preconditioner) == chosen
+        assert float((w - ref).abs().max()) <= 1e-9 * info.norm_estimate
 
 
 def test_dense_path_and_edge_cases():
@@ -261,11 +289,18 @@ def test_dense_input_gradient_matches_eigh(hypercube, method):
         assert relative_error(g, refs[name][0]) < 1e-6, name
 
 
-@pytest.mark.parametrize("method", ["lobpcg", "lanczos"])
-def test_sparse_input_gradient_keeps_pattern(hypercube, method):
+@pytest.mark.parametrize("solver", list(SPARSE_SOLVERS))
+def test_sparse_input_gradient_keeps_pattern(hypercube, solver):
     edges, theta, n, k, _L_dense, refs = hypercube
     L = eg.graph_laplacian(edges, theta.repeat(2), n).detach().requires_grad_()
-    w, X, _ = eg.eigsh(L, k, method=method)
+    w, X, info = eg.eigsh(L, k, method=solver[0], preconditioner=solver[1])
+    chosen = (info.method, info.preconditioner)
+    if solver == ("auto", "auto"):  # the hypercube coarsens 24-fold: narrow-block Lanczos
+        assert chosen == ("lanczos", None)
+    elif solver == ("lobpcg", "auto"):  # Cholesky unless its fill budget says multigrid
+        assert chosen in (("lobpcg", "cholesky"), ("lobpcg", "multigrid"))
+    else:
+        assert chosen == SPARSE_SOLVERS[solver]
     for name, loss in _losses().items():
         L.grad = None
         loss(w, X).backward(retain_graph=True)
@@ -458,8 +493,8 @@ def test_input_errors():
         eg.eigsh(A, 6)
     with pytest.raises(InputError, match="which"):
         eg.eigsh(A, 1, which="middle")
-    with pytest.raises(InputError, match="multigrid-preconditioned LOBPCG instead"):
-        eg.eigsh(A, 1, method="shift-invert")
+    with pytest.raises(InputError, match="'shift-invert', received 'magic'"):
+        eg.eigsh(A, 1, method="magic")
     with pytest.raises(InputError, match="Batches"):
         eg.eigsh(torch.zeros(2, 3, 3, dtype=F64), 1)
     B = torch.triu(torch.ones(5, 5, dtype=F64))

@@ -1,7 +1,7 @@
 """``eg.eigsh``: a few extreme eigenpairs of a dense, sparse or matrix-free Hermitian operator.
 
-The forward is chosen in :mod:`eigengrad._partial_solver` (multigrid-preconditioned LOBPCG,
-block Lanczos, or dense ``eigh``); the derivatives are implicit (:mod:`eigengrad._implicit`,
+The forward is chosen in :mod:`eigengrad._partial_solver` (shift-invert or multigrid-preconditioned
+LOBPCG, block Lanczos, or dense ``eigh``); the derivatives are implicit (:mod:`eigengrad._implicit`,
 MATH.md section 7).
 """
 
@@ -50,6 +50,9 @@ class ConvergenceInfo(NamedTuple):
     guard_gap : float
         Distance from the innermost selected eigenvalue to the next (guard) Ritz value
         (``inf`` when ``k = n``).
+    preconditioner : str or None
+        LOBPCG's preconditioner: ``"cholesky"`` (shift-invert), ``"multigrid"``,
+        ``"chebyshev"``, ``"callable"``, or ``None``.
     """
 
     residual_norms: torch.Tensor
@@ -58,6 +61,7 @@ class ConvergenceInfo(NamedTuple):
     method: str
     norm_estimate: float
     guard_gap: float
+    preconditioner: str | None = None
 
 
 class EigshResult(NamedTuple):
@@ -136,15 +140,19 @@ def eigsh(
         Number of eigenpairs, ``0 <= k <= n``.
     which : {"smallest", "largest"}
         Which end of the spectrum.
-    method : {"auto", "lobpcg", "lanczos", "dense"}
+    method : {"auto", "lobpcg", "lanczos", "dense", "shift-invert"}
         Forward solver. ``"auto"`` uses dense ``eigh`` for ``n < 400`` or when ``5 (k + guard)
-        > n`` (it densifies the operator with ``n`` products); LOBPCG with the multigrid
-        preconditioner for the smallest eigenpairs of a real sparse matrix unless its first
-        multigrid level coarsens more than 20-fold (meshes and geometric graphs coarsen 4-11
-        fold, expander-like graphs 24-29 fold); LOBPCG if a preconditioner is passed; block
-        thick-restart Lanczos with a Chebyshev filter otherwise (operators, dense and complex
-        input, ``which="largest"``, expander-like graphs). Both iterative solvers use a block of
-        ``k + guard`` columns and find every copy of an eigenvalue of multiplicity up to that.
+        > n`` (it densifies the operator with ``n`` products). For a real sparse matrix: block
+        Lanczos if its first multigrid level coarsens more than 20-fold (expander-like graphs,
+        24-29 fold; meshes and geometric graphs coarsen 4-11 fold), else shift-invert (LOBPCG
+        with ``preconditioner="cholesky"``) if the sparse factor holds at most 20 times the
+        entries of ``A``, else LOBPCG with the multigrid preconditioner (``which="smallest"``).
+        LOBPCG if a preconditioner is passed; block thick-restart Lanczos with a Chebyshev
+        filter otherwise (operators, dense and complex input). LOBPCG uses a block of
+        ``k + guard`` columns, Lanczos a block that starts at ``k + guard`` columns (2 on
+        expander-like graphs, widened whenever it holds that many copies of one eigenvalue);
+        both find every copy of an eigenvalue of multiplicity up to ``k + guard``.
+        ``"shift-invert"`` is LOBPCG with ``preconditioner="cholesky"``.
     tol : float, optional
         Relative residual tolerance: ``‖A x_i - w_i x_i‖ <= tol ‖A‖_est``. Default
         ``eps^(2/3)`` of the dtype.
@@ -154,9 +162,13 @@ def eigsh(
         Initial block ``(n, j)``; missing columns are filled with seeded random vectors.
     seed : int
         Seed of the random start block; the result is deterministic given the seed.
-    preconditioner : "auto", "multigrid", "chebyshev", None or callable
-        LOBPCG only. ``"auto"`` (default): ``"multigrid"`` where it applies (see ``method``),
-        else ``"chebyshev"`` for sparse input with ``method="lobpcg"``, else none.
+    preconditioner : "auto", "cholesky", "multigrid", "chebyshev", None or callable
+        LOBPCG only. ``"auto"`` (default): ``"cholesky"`` or ``"multigrid"`` where they apply
+        (see ``method``), else ``"chebyshev"`` for sparse input with ``method="lobpcg"``, else
+        none. ``"cholesky"``: shift-invert, the exact ``(A - σ I)^{-1}`` (``(σ I - A)^{-1}`` for
+        ``which="largest"``), ``σ`` just outside the Gershgorin bound, through a sparse
+        Cholesky factorization with a nested-dissection ordering (real sparse input;
+        :mod:`eigengrad._cholesky`); it also preconditions the adjoint solves.
         ``"multigrid"``: one symmetric V-cycle of smoothed-aggregation multigrid for
         ``A - σ I``, ``σ`` just below the Gershgorin bound (real sparse input,
         ``which="smallest"``; :mod:`eigengrad._multigrid`); it also preconditions the adjoint
@@ -312,13 +324,13 @@ def eigsh(
             )
     if sign < 0:  # ascending in the original sign
         w, X, r, converged = -w.flip(0), X.flip(1), r.flip(0), converged.flip(0)
-    info = ConvergenceInfo(r, iterations, converged, method, norm_est, guard_gap)
+    info = ConvergenceInfo(
+        r, iterations, converged, method, norm_est, guard_gap, fwd.preconditioner_name
+    )
     if fwd.spectrum is not None:  # dense path: exact complement solves
         w_all, V_all = fwd.spectrum
         solve = spectral_solver(sign * w_all[k:], V_all[:, k:], atol_c)
     else:
-        # Only the multigrid V-cycle preconditions the adjoint solves: with the Chebyshev
-        # polynomial they need ~7x fewer iterations but each costs ~6x more (grid Laplacians).
         solve = minres_solver(
             p.apply, adjoint_tol, adjoint_max_iter, _FN, precond=fwd.preconditioner
         )

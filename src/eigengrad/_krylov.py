@@ -91,7 +91,9 @@ def projected_minres(
         T = precond
 
         def psolve(V: torch.Tensor) -> torch.Tensor:
-            return rp.complement_project(X, T(rp.complement_project(X, V)))
+            # P T P on the complement: MINRES only passes vectors that are already in it (the
+            # right-hand sides and the outputs of op, projected), so the inner P is omitted
+            return rp.complement_project(X, T(V))
 
     B = rp.complement_project(X, B)
     b_norm = torch.linalg.vector_norm(B, dim=0)
