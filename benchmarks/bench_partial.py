@@ -4,7 +4,9 @@ Each measurement runs in a fresh subprocess (one thread) so that its peak reside
 (VmHWM minus the resident size before the solve) is its own. Reported: seconds for the forward,
 seconds for the backward (ours: loss = sum of eigenvalues + a projector term, gradient to
 the sparse values), peak memory in MB, and ratios to the fastest SciPy mode. ``eg.eigsh`` is
-``method="auto"`` (multigrid LOBPCG here), ``eg.eigsh:lanczos`` forces the Lanczos solver.
+``method="auto"`` (shift-invert on grids, Lanczos on random graphs), ``eg.eigsh:<method>``
+forces a method and ``eg.eigsh:lobpcg+<preconditioner>`` a LOBPCG preconditioner
+(``eg.eigsh:lobpcg+multigrid``).
 Also: power iteration with implicit vs unrolled differentiation (time, memory).
 
 Usage: python benchmarks/bench_partial.py [--quick] [--sizes 10000 100000] [--kinds grid random]
@@ -92,10 +94,10 @@ WORKER = textwrap.dedent(
     elif method.startswith("eg.eigsh"):
         Lg = L.detach().requires_grad_()
         c = torch.randn(n, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-        solver = method.partition(":")[2] or "auto"
-        w, X, info = eg.eigsh(Lg, k, method=solver)
+        solver, _, pre = (method.partition(":")[2] or "auto").partition("+")
+        w, X, info = eg.eigsh(Lg, k, method=solver, preconditioner=pre or "auto")
         out["forward"] = time.perf_counter() - t0
-        out["solver"] = info.method
+        out["solver"] = info.method + ("+" + info.preconditioner if info.preconditioner else "")
         out["iterations"] = info.iterations
         out["converged"] = bool(info.converged.all())
         ((X.T @ c) ** 2).sum().add(w.sum()).backward()
@@ -170,7 +172,8 @@ def main() -> None:
         "--methods",
         nargs="*",
         default=["eg.eigsh", "eg.eigsh:lanczos", "scipy", "scipy-shift-invert", "torch.lobpcg"],
-        help="eg.eigsh (method='auto'), eg.eigsh:<method>, scipy, scipy-shift-invert, torch.lobpcg",
+        help="eg.eigsh (method='auto'), eg.eigsh:<method>[+<preconditioner>], scipy, "
+        "scipy-shift-invert, torch.lobpcg, xitorch",
     )
     parser.add_argument("--no-power", action="store_true", help="skip the power-iteration table")
     parser.add_argument("--repeat", type=int, default=1, help="runs per cell; medians reported")
