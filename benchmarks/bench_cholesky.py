@@ -9,7 +9,9 @@ Times are medians of ``--repeat`` runs. The random graph (average degree 8) is t
 ``analyse`` with ``max_nnz_factor = 20 nnz(A)`` must stop quickly.
 
 Usage: python benchmarks/bench_cholesky.py [--big] [--repeat 3] [--rhs 16] [--leaf-size 16]
-       [--cases grid100 grid316 grid3d50 random10000] [--no-scipy]
+       [--cases grid100 grid316 grid3d50 random10000] [--no-scipy] [--quick]
+
+``--quick`` (the CI smoke run) takes small cases in this process, once each.
 """
 
 from __future__ import annotations
@@ -143,11 +145,14 @@ def main() -> None:
     ap.add_argument("--rhs", type=int, default=16)
     ap.add_argument("--leaf-size", type=int, default=16)
     ap.add_argument("--no-scipy", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="small cases, in-process, one run")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args.child[0], args.child[1], args)))
         return
+    if args.quick:
+        args.cases, args.repeat, args.big = ["grid30", "grid3d8", "random2000"], 1, False
     cases = args.cases + (["grid1000"] if args.big else [])
     methods = ["ours"] + ([] if args.no_scipy else ["scipy"])
     hdr = (
@@ -159,6 +164,9 @@ def main() -> None:
     for case in cases:
         out = {}
         for method in methods:
+            if args.quick:
+                out[method] = child(case, method, args)
+                continue
             cmd = [sys.executable, __file__, "--child", case, method]
             cmd += ["--repeat", str(args.repeat), "--rhs", str(args.rhs)]
             cmd += ["--leaf-size", str(args.leaf_size)]

@@ -537,7 +537,7 @@ class SparseCholesky:
         k = Bm.shape[1]
         # row n is a zero sink for the padding (padded rows and columns of W are zero)
         y = torch.zeros(n + 1, k, dtype=self.dtype, device=Bm.device)
-        y[:n] = Bm[sym.perm]
+        torch.index_select(Bm, 0, sym.perm, out=y[:n])
         for bt, W in zip(sym.batches, self._W, strict=True):
             g, p = W.shape[0], W.shape[2]
             yJ = y.index_select(0, bt.idx_p.reshape(-1)).view(g, p, k)
@@ -547,8 +547,7 @@ class SparseCholesky:
             yA = y.index_select(0, bt.idx.reshape(-1)).view(g, -1, k)
             zJ = torch.baddbmm(yA[:, :p], W.mT, yA)
             y.index_copy_(0, bt.idx_p.reshape(-1), zJ.reshape(-1, k))
-        X = torch.empty_like(Bm)
-        X[sym.perm] = y[:n]
+        X = torch.empty_like(Bm).index_copy_(0, sym.perm, y[:n])
         return X.reshape(n) if vec else X
 
 
