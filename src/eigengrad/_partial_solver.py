@@ -10,8 +10,8 @@
 3. shift-invert for other real sparse matrices: LOBPCG preconditioned by the exact inverse
    ``(sign A - σ I)^{-1}`` (``σ`` just below the wanted end of the spectrum), applied through a
    sparse Cholesky factorization (:mod:`eigengrad._cholesky`, nested dissection), unless the
-   factor would hold more than ``CHOLESKY_FILL`` times the entries of ``A`` (3-D meshes of
-   10^5 nodes and beyond); 10 LOBPCG iterations on a 10^5-node grid;
+   factor would hold more than ``CHOLESKY_FILL`` times the entries of ``A`` (3-D meshes);
+   10-13 LOBPCG iterations on 10^4-10^6-node grids;
 4. LOBPCG with a smoothed-aggregation multigrid preconditioner (:mod:`eigengrad._multigrid`)
    for the smallest eigenpairs of the real sparse matrices left: its iteration count barely
    grows with ``n`` (17, 22, 29 iterations on 10^4, 10^5, 10^6-node grid Laplacians);
@@ -55,8 +55,9 @@ DENSE_BELOW = 400
 # interpolate constants) suffers from a small one. Shift-invert on a 10^5-node grid: 10 LOBPCG
 # iterations at SHIFT = 1e-5, 16 at 1.2e-4, 36 at 1.2e-3
 SHIFT = 1e-5
-# automatic shift-invert only if nnz(L) <= CHOLESKY_FILL · nnz(A): 2-D grids (8.4 at 10^5
-# nodes) pass, 3-D grids (32 at 40^3, 41 at 50^3, with 5-20x the factorization flops) do not
+# automatic shift-invert only if nnz(L) <= CHOLESKY_FILL · nnz(A): 2-D grids pass (5.4, 6.8,
+# 8.2 at 10^4, 10^5, 10^6 nodes), 3-D grids do not (23 at 30^3, 41 at 50^3), where multigrid
+# LOBPCG was 2-3x faster than shift-invert (30^3: 0.97 s vs 2.0 s; 46^3: 3.8 s vs 11.5 s)
 CHOLESKY_FILL = 20.0
 # method="auto" prefers Lanczos when the first multigrid level coarsens faster than this: 2-D and
 # 3-D meshes coarsen 7-11 fold, expander-like graphs (random graphs, hypercubes) 24-29 fold, and on
