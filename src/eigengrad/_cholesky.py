@@ -63,6 +63,7 @@ import numpy as np
 import torch
 
 from ._ordering import nested_dissection
+from ._validation import check_real_matrix
 from .exceptions import (
     InputDTypeError,
     InputError,
@@ -70,7 +71,6 @@ from .exceptions import (
     NonFiniteInputError,
     NotHermitianError,
     NotPositiveDefiniteError,
-    NotSquareError,
 )
 
 __all__ = ["CholeskySymbolic", "FillBudgetExceeded", "SparseCholesky", "analyse", "factor"]
@@ -150,25 +150,12 @@ class CholeskySymbolic:
 
 def _csr(A: object, fn: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Validate ``A`` and return its CSR ``(crow, col, values)``."""
-    if not isinstance(A, torch.Tensor):
-        raise InputError(
-            f"{fn}: expected a sparse CSR torch.Tensor, received {type(A).__name__}. Build one "
-            f"with torch.sparse_csr_tensor or Tensor.to_sparse_csr()."
-        )
+    A = check_real_matrix(A, fn, "pass a real symmetric matrix.")
     if A.layout not in (torch.sparse_csr, torch.sparse_coo):
         raise InputError(
             f"{fn}: expected a sparse CSR (or COO) matrix, received layout {A.layout}; convert "
             f"with A.to_sparse_csr() (a dense matrix is better factored by torch.linalg.cholesky)."
         )
-    if A.ndim != 2 or A.shape[0] != A.shape[1]:
-        raise NotSquareError(f"{fn}: expected a square (n, n) matrix, received {tuple(A.shape)}.")
-    if A.dtype.is_complex:
-        raise InputError(
-            f"{fn}: complex Hermitian matrices are not supported (received {A.dtype}); pass a "
-            f"real symmetric matrix."
-        )
-    if A.dtype not in (torch.float32, torch.float64):
-        raise InputDTypeError(f"{fn}: expected float32 or float64, received {A.dtype}.")
     A = A.detach()
     if A.layout == torch.sparse_coo:
         with warnings.catch_warnings():

@@ -66,7 +66,8 @@ import torch
 
 from ._chebyshev import chebyshev_iteration
 from ._operator import _mm
-from .exceptions import InputDTypeError, InputError, NotSquareError
+from ._validation import check_real_matrix
+from .exceptions import InputError
 
 Matmat = Callable[[torch.Tensor], torch.Tensor]
 
@@ -388,18 +389,12 @@ def multigrid_preconditioner(
     >>> Y.shape
     torch.Size([900, 2])
     """
-    if not isinstance(A, torch.Tensor):
-        raise InputError(f"{_FN}: expected a torch.Tensor, received {type(A).__name__}.")
-    if A.ndim != 2 or A.shape[0] != A.shape[1]:
-        raise NotSquareError(f"{_FN}: expected a square (n, n) matrix, received {tuple(A.shape)}.")
-    if A.dtype.is_complex:
-        raise InputError(
-            f"{_FN}: complex Hermitian matrices are not supported (received {A.dtype}); the "
-            f"aggregation and smoothers assume a real symmetric matrix. Use the Chebyshev "
-            f"preconditioner for complex input."
-        )
-    if A.dtype not in (torch.float32, torch.float64):
-        raise InputDTypeError(f"{_FN}: expected float32 or float64, received {A.dtype}.")
+    check_real_matrix(
+        A,
+        _FN,
+        "the aggregation and smoothers assume a real symmetric matrix. Use the Chebyshev "
+        "preconditioner for complex input.",
+    )
     if degree < 1 or max_coarse < 1:
         raise InputError(
             f"{_FN}: expected degree >= 1 and max_coarse >= 1, received {degree}, {max_coarse}."

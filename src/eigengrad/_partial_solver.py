@@ -96,15 +96,18 @@ def _bounds(p: Problem, bounds: tuple[float, float] | None, fn: str) -> tuple[fl
     return float(bounds[0]), float(bounds[1])
 
 
-def _unsupported(p: Problem, name: str, sign: float) -> str | None:
-    """Why ``preconditioner=name`` cannot serve ``p`` (``None`` if it can)."""
+def _applies(p: Problem, name: str, sign: float, fn: str, required: bool) -> bool:
+    """Whether ``preconditioner=name`` can serve ``p``; if ``required``, raise saying why not."""
+    reason = None
     if p.matrix is None:
-        return f"a sparse matrix (received a {p.kind} input)"
-    if p.dtype.is_complex:
-        return "a real matrix (received complex; use method='lanczos')"
-    if sign < 0 and name == "multigrid":
-        return "which='smallest' (for 'largest' use preconditioner='cholesky' or Lanczos)"
-    return None
+        reason = f"a sparse matrix (received a {p.kind} input)"
+    elif p.dtype.is_complex:
+        reason = "a real matrix (received complex; use method='lanczos')"
+    elif sign < 0 and name == "multigrid":
+        reason = "which='smallest' (for 'largest' use preconditioner='cholesky' or Lanczos)"
+    if reason is not None and required:
+        raise InputError(f"{fn}: preconditioner={name!r} needs {reason}.")
+    return reason is None
 
 
 def _shift(p: Problem, sign: float, bounds: tuple[float, float] | None, fn: str) -> float:
@@ -123,10 +126,7 @@ def _cholesky(
     Unless ``required``, gives up when the factor would exceed ``CHOLESKY_FILL · nnz(A)``
     entries, or when rounding leaves ``sign A + s I`` numerically indefinite.
     """
-    reason = _unsupported(p, "cholesky", sign)
-    if reason is not None:
-        if required:
-            raise InputError(f"{fn}: preconditioner='cholesky' needs {reason}.")
+    if not _applies(p, "cholesky", sign, fn, required):
         return None
     assert p.matrix is not None
     M = p.matrix if sign > 0 else -p.matrix
@@ -163,10 +163,7 @@ def _multigrid(
     p: Problem, sign: float, bounds: tuple[float, float] | None, fn: str, required: bool
 ) -> Matmat | None:
     """Build the V-cycle for ``A + s I`` (``which="smallest"``); ``None`` if unsuitable."""
-    reason = _unsupported(p, "multigrid", sign)
-    if reason is not None:
-        if required:
-            raise InputError(f"{fn}: preconditioner='multigrid' needs {reason}.")
+    if not _applies(p, "multigrid", sign, fn, required):
         return None
     assert p.matrix is not None
     return multigrid_preconditioner(p.matrix, _shift(p, sign, bounds, fn))
@@ -228,7 +225,7 @@ def solve_forward(
     precond: Matmat | None = None
     name: str | None = None
     expander = False
-    if method == preconditioner == "auto" and _unsupported(p, "cholesky", sign) is None:
+    if method == preconditioner == "auto" and _applies(p, "cholesky", sign, fn, False):
         assert p.matrix is not None
         M = p.matrix if sign > 0 else -p.matrix
         expander = coarsening_ratio(M, _shift(p, sign, bounds, fn)) > AUTO_MAX_COARSENING

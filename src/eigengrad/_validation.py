@@ -62,6 +62,28 @@ def check_square(A: object, fn: str) -> torch.Tensor:
     return A
 
 
+def check_real_matrix(A: object, fn: str, complex_hint: str) -> torch.Tensor:
+    """Check that ``A`` is a real float32/float64 tensor of shape ``(n, n)`` (any layout).
+
+    ``complex_hint`` ends the message for complex input (what to use instead).
+    """
+    if not isinstance(A, torch.Tensor):
+        raise InputError(
+            f"{fn}: expected a torch.Tensor of shape (n, n) (dense, sparse COO or CSR), "
+            f"received {type(A).__name__}."
+        )
+    if A.ndim != 2 or A.shape[0] != A.shape[1]:
+        raise NotSquareError(f"{fn}: expected a square (n, n) matrix, received {tuple(A.shape)}.")
+    if A.dtype.is_complex:
+        raise InputError(
+            f"{fn}: complex Hermitian matrices are not supported (received {A.dtype}); "
+            + complex_hint
+        )
+    if A.dtype not in (torch.float32, torch.float64):
+        raise InputDTypeError(f"{fn}: expected float32 or float64, received {A.dtype}.")
+    return A
+
+
 def check_uplo(UPLO: str, fn: str) -> None:
     """Check the triangle argument of the Hermitian solvers."""
     if UPLO not in ("L", "U"):
