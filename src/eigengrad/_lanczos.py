@@ -217,9 +217,12 @@ def lanczos(
         default. A Krylov space of block size ``p`` holds at most ``p`` directions of an
         eigenspace, so whenever a confirmed set of Ritz values contains ``p`` copies of one
         eigenvalue (within ``sqrt(tol) ‖A‖``) the block is widened with seeded random
-        directions (to ``min(m, max(2 p, copies + p))``) and the iteration goes on: every copy of
-        an eigenvalue of multiplicity up to ``m`` is then found, except for start blocks that
-        are orthogonal to an eigenvector (probability zero for random blocks), at the cost of
+        directions (to ``min(m, max(2 p, copies + p))``) and the iteration goes on, accepting
+        convergence only after as many steps again as the first convergence took (the copies
+        the new directions bring need about that long to show). Every copy of an eigenvalue of
+        multiplicity up to ``m`` is then found (tested: an 11-fold eigenvalue from ``p = 2``),
+        unless a start block is orthogonal to an eigenvector (probability zero for random
+        blocks) or the new copies converge much more slowly than the first ones; the price is
         ``p`` rather than ``m`` products per step on simple spectra.
 
     Returns
