@@ -10,9 +10,9 @@ import torch
 
 import eigengrad as eg
 from eigengrad._lobpcg import lobpcg, random_block
-from eigengrad._multigrid import multigrid_preconditioner
+from eigengrad._multigrid import coarsening_ratio, multigrid_preconditioner
 from eigengrad.exceptions import InputError
-from eigengrad.testing import grid_edges, random_graph_edges
+from eigengrad.testing import cycle_edges, grid_edges, hypercube_edges, random_graph_edges
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -235,3 +235,17 @@ def test_expander_graph_keeps_coarse_matrices_sparse():
     u, v = torch.randn(2, n, 1, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     utv, vtu = float(u.T @ T(v)), float(v.T @ T(u))
     assert abs(utv - vtu) <= 1e-12 * (abs(utv) + abs(vtu))
+
+
+def test_coarsening_ratio_separates_meshes_from_expanders():
+    # the signature eigsh's automatic choice uses: meshes coarsen 4-11 fold, expanders > 20
+    grid = eg.graph_laplacian(grid_edges(40, 40), None, 1600)
+    cycle = eg.graph_laplacian(cycle_edges(500), None, 500)
+    cube = eg.graph_laplacian(hypercube_edges(10), None, 1024)
+    rand = eg.graph_laplacian(random_graph_edges(3000, 10, ring=True), None, 3000)
+    assert 2.0 < coarsening_ratio(cycle, 1e-3) < 6.0
+    assert 4.0 < coarsening_ratio(grid, 1e-3) < 12.0
+    assert coarsening_ratio(cube, 1e-3) > 20.0
+    assert coarsening_ratio(rand, 1e-3) > 20.0
+    # deterministic given the seed
+    assert coarsening_ratio(rand, 1e-3, seed=3) == coarsening_ratio(rand, 1e-3, seed=3)
