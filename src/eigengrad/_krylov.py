@@ -158,20 +158,22 @@ def _minres(
     w = torch.zeros_like(B)
     w2 = torch.zeros_like(B)
     it = 0
+    # in-place fused updates (addcmul_, vecdot): the block is n x k, each pass costs a read
     for it in range(1, max_iter + 1):
         safe_beta = torch.where(beta > tiny, beta, torch.ones_like(beta))
         v = y / safe_beta.to(B.dtype)
-        y = op(v)
+        y = op(v)  # a fresh tensor: safe to update in place
         if it >= 2:
-            y = y - r1 * (beta / torch.where(oldb > tiny, oldb, torch.ones_like(oldb))).to(B.dtype)
-        alfa = torch.sum(v.conj() * y, dim=0).real
-        y = y - r2 * (alfa / safe_beta).to(B.dtype)
+            coef = beta / torch.where(oldb > tiny, oldb, torch.ones_like(oldb))
+            y.addcmul_(r1, coef.to(B.dtype), value=-1)
+        alfa = torch.linalg.vecdot(v, y, dim=0).real
+        y.addcmul_(r2, (alfa / safe_beta).to(B.dtype), value=-1)
         r1 = r2
         r2 = y
         if psolve is not None:
             y = psolve(r2)
         oldb = beta
-        beta = torch.sum(r2.conj() * y, dim=0).real.clamp_min(0).sqrt()
+        beta = torch.linalg.vecdot(r2, y, dim=0).real.clamp_min(0).sqrt()
         oldeps = epsln
         delta = cs * dbar + sn * alfa
         gbar = sn * dbar - cs * alfa
@@ -184,8 +186,9 @@ def _minres(
         phibar = sn * phibar
         w1 = w2
         w2 = w
-        w = (v - w1 * oldeps.to(B.dtype) - w2 * delta.to(B.dtype)) / gamma.to(B.dtype)
-        X = X + w * torch.where(active, phi, torch.zeros_like(phi)).to(B.dtype)
+        w = v.addcmul(w1, oldeps.to(B.dtype), value=-1)
+        w.addcmul_(w2, delta.to(B.dtype), value=-1).div_(gamma.to(B.dtype))
+        X.addcmul_(w, torch.where(active, phi, torch.zeros_like(phi)).to(B.dtype))
         active = active & (phibar > target) & (beta > tiny)
         if not bool(active.any()):
             break
