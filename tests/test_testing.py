@@ -1,10 +1,15 @@
 """The shared builders and references of eigengrad.testing."""
 
+import math
+
+import pytest
 import scipy.linalg
 import torch
 
+import eigengrad as eg
 from eigengrad.testing import (
     function_divided_differences,
+    grid_edges,
     matrix_with_spectrum,
     projector_divided_differences,
     projector_loss_gradient,
@@ -89,3 +94,18 @@ def test_random_graph_edges():
     L = torch.diag(L.sum(1)) - L
     w = torch.linalg.eigvalsh(L)
     assert float(w[1]) > 1e-8  # the ring makes it connected
+
+
+@pytest.mark.parametrize("shape", [(7,), (4, 6), (3, 4, 5)])
+def test_grid_edges_spectrum(shape):
+    # the grid graph is the Cartesian product of paths: its Laplacian eigenvalues are the sums
+    # of the paths' eigenvalues 2 - 2 cos(pi j / m), j = 0..m-1
+    n = math.prod(shape)
+    e = grid_edges(*shape)
+    assert e.shape == (2, 2 * sum(n // m * (m - 1) for m in shape))
+    L = eg.graph_laplacian(e, None, n).to_dense()
+    paths = [2 - 2 * torch.cos(math.pi * torch.arange(m, dtype=torch.float64) / m) for m in shape]
+    ref = paths[0]
+    for p in paths[1:]:
+        ref = (ref[:, None] + p[None, :]).reshape(-1)
+    torch.testing.assert_close(torch.linalg.eigvalsh(L), torch.sort(ref).values)

@@ -7,6 +7,7 @@ matrix was built from, so they are independent of every code path they check.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -255,11 +256,15 @@ def cycle_edges(n: int) -> torch.Tensor:
     return torch.stack([torch.cat([i, j]), torch.cat([j, i])])
 
 
-def grid_edges(nx: int, ny: int) -> torch.Tensor:
-    """Edge index of the ``nx × ny`` grid graph (4-neighbour), both directions."""
-    idx = torch.arange(nx * ny).reshape(nx, ny)
-    a = torch.cat([idx[:-1, :].reshape(-1), idx[:, :-1].reshape(-1)])
-    b = torch.cat([idx[1:, :].reshape(-1), idx[:, 1:].reshape(-1)])
+def grid_edges(*shape: int) -> torch.Tensor:
+    """Edge index of the grid graph of ``shape`` (``nx × ny``: 4-neighbour), both directions.
+
+    Any number of dimensions (``grid_edges(nx, ny, nz)``: the 7-point 3-D grid); nodes are
+    numbered in row-major order.
+    """
+    idx = torch.arange(math.prod(shape)).reshape(shape)
+    a = torch.cat([idx.narrow(d, 0, m - 1).reshape(-1) for d, m in enumerate(shape)])
+    b = torch.cat([idx.narrow(d, 1, m - 1).reshape(-1) for d, m in enumerate(shape)])
     return torch.stack([torch.cat([a, b]), torch.cat([b, a])])
 
 
