@@ -33,53 +33,33 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from eigengrad import graph_laplacian
 from eigengrad._cholesky import FillBudgetExceeded, analyse, factor
+from eigengrad.testing import grid_edges, random_graph_edges
 
 SHIFT = 1e-3
 
 
-def grid(*shape: int) -> sp.csr_matrix:
-    A = sp.csr_matrix((int(np.prod(shape)),) * 2)
-    for k in range(len(shape)):
-        term = sp.eye(1)
-        for j, m in enumerate(shape):
-            T = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(m, m)) if j == k else sp.eye(m)
-            term = sp.kron(term, T)
-        A = A + term
-    return sp.csr_matrix(A)
-
-
-def random_graph(n: int, degree: int) -> sp.csr_matrix:
-    rng = np.random.default_rng(0)
-    e = n * degree // 2
-    W = sp.coo_matrix((np.ones(e), (rng.integers(0, n, e), rng.integers(0, n, e))), (n, n))
-    W = sp.csr_matrix(W + W.T)
-    W.setdiag(0)
-    W.eliminate_zeros()
-    return sp.csr_matrix(sp.diags(np.asarray(W.sum(1)).ravel()) - W)
-
-
-def build(case: str) -> sp.csr_matrix:
+def build(case: str) -> torch.Tensor:
+    """Graph Laplacian (CSR) of ``grid<m>`` (m × m), ``grid3d<m>`` (m × m × m) or ``random<n>``."""
     if case.startswith("grid3d"):
         m = int(case[6:])
-        return grid(m, m, m)
-    if case.startswith("grid"):
+        edges, n = grid_edges(m, m, m), m**3
+    elif case.startswith("grid"):
         m = int(case[4:])
-        return grid(m, m)
-    return random_graph(int(case[6:]), 8)
-
-
-def to_torch(A: sp.csr_matrix) -> torch.Tensor:
-    A.sort_indices()
+        edges, n = grid_edges(m, m), m**2
+    else:  # random graph of average degree 8
+        n = int(case[6:])
+        edges = random_graph_edges(n, 8)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(
-            torch.from_numpy(A.indptr.astype(np.int64)),
-            torch.from_numpy(A.indices.astype(np.int64)),
-            torch.from_numpy(A.data),
-            A.shape,
-            check_invariants=False,
-        )
+        return graph_laplacian(edges, None, n).coalesce().to_sparse_csr()
+
+
+def to_scipy(A: torch.Tensor) -> sp.csr_matrix:
+    return sp.csr_matrix(
+        (A.values().numpy(), A.col_indices().numpy(), A.crow_indices().numpy()), shape=A.shape
+    )
 
 
 def rss_mb() -> float:
@@ -105,7 +85,8 @@ def median_time(fn, repeat: int, budget: float = 20.0) -> tuple[float, object]:
 
 def child(case: str, method: str, args: argparse.Namespace) -> dict:
     torch.set_num_threads(1)
-    A = build(case)
+    At = build(case)
+    A = to_scipy(At)
     n = A.shape[0]
     B = np.random.default_rng(1).standard_normal((n, args.rhs))
     M = sp.csc_matrix(A + SHIFT * sp.eye(n))
@@ -116,7 +97,6 @@ def child(case: str, method: str, args: argparse.Namespace) -> dict:
         ts, X = median_time(lambda: lu.solve(B), args.repeat)
         res.update(factor=t, solve=ts, nnz_L=lu.L.nnz)
     else:
-        At = to_torch(A)
         Bt = torch.from_numpy(B)
         if case.startswith("random"):
             t0 = time.perf_counter()
