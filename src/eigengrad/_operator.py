@@ -8,6 +8,7 @@ dense input, the stored entries for sparse input, the parameters of a matrix-fre
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -336,6 +337,7 @@ def as_problem(A: Any, fn: str, *, check_hermitian: bool = True) -> Problem:
         def matmat_dense(V: torch.Tensor) -> torch.Tensor:
             return ((A + A.mH) / 2) @ V
 
+        @functools.cache
         def bounds_dense() -> tuple[float, float]:
             d = Ps.diagonal()
             return gershgorin_bounds(d, Ps.abs().sum(-1) - d.abs())
@@ -370,6 +372,7 @@ def as_problem(A: Any, fn: str, *, check_hermitian: bool = True) -> Problem:
                 M = Ap.to_dense()
             return (M + M.mH) / 2
 
+        @functools.cache  # the solver choice asks more than once
         def bounds_sparse() -> tuple[float, float]:
             v = _primal(values)
             on = s.rows == s.col
