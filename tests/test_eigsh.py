@@ -548,3 +548,16 @@ def test_jvp_vjp_adjoint(seed, which):
     lhs = float((gA * dA).sum())
     rhs = float((gw * dw).sum() + (gX * dX).sum())
     assert abs(lhs - rhs) <= 1e-7 * (abs(lhs) + abs(rhs) + 1e-3)
+
+
+@pytest.mark.parametrize("method", ["auto", "shift-invert"])
+def test_hermitian_input_with_asymmetric_stored_pattern(method):
+    # an explicit zero stored on one side only: still Hermitian; the factorization symmetrizes
+    # the pattern instead of refusing it
+    L = eg.graph_laplacian(grid_edges(30, 30), None, 900).coalesce()
+    i = torch.cat([L.indices(), torch.tensor([[0], [500]])], 1)
+    v = torch.cat([L.values(), torch.zeros(1, dtype=F64)])
+    A = torch.sparse_coo_tensor(i, v, (900, 900), check_invariants=False).coalesce()
+    w, _X, info = eg.eigsh(A, 4, method=method)
+    assert info.preconditioner == "cholesky"
+    torch.testing.assert_close(w, torch.linalg.eigvalsh(L.to_dense())[:4], rtol=0, atol=1e-10)

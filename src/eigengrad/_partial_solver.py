@@ -31,6 +31,7 @@ sparse matrices get the inverse diagonal of ``sign A - σ I`` (Jacobi) there.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -129,7 +130,12 @@ def _cholesky(
     if not _applies(p, "cholesky", sign, fn, required):
         return None
     assert p.matrix is not None
-    M = p.matrix if sign > 0 else -p.matrix
+    # (A + A^T) / 2: the matrix eigsh works with, with a symmetric stored pattern (a Hermitian
+    # input may store an explicit zero on one side only) and exactly symmetric values
+    C = p.matrix.to_sparse_coo()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        M = ((C + C.t()) * (0.5 * sign)).coalesce().to_sparse_csr()
     budget = None if required else int(CHOLESKY_FILL * M.values().numel())
     try:
         return factor(analyse(M, max_nnz_factor=budget), M, _shift(p, sign, bounds, fn)).solve
