@@ -561,3 +561,34 @@ def test_hermitian_input_with_asymmetric_stored_pattern(method):
     w, _X, info = eg.eigsh(A, 4, method=method)
     assert info.preconditioner == "cholesky"
     torch.testing.assert_close(w, torch.linalg.eigvalsh(L.to_dense())[:4], rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("method", "chosen"),
+    [("auto", ("lobpcg", "cholesky")), ("lanczos", ("lanczos", None)), ("lobpcg", None)],
+)
+def test_float32_sparse(method, chosen):
+    # float32 end to end: default tol eps^(2/3) = 2.4e-5, the factorization in float32
+    n = 900
+    L64 = eg.graph_laplacian(grid_edges(30, 30), None, n).coalesce()
+    L = L64.to(torch.float32).detach().requires_grad_()
+    # 0, a pair, a simple one; then a pair. In float32 the adjoint MINRES stagnates near
+    # eps * cond (about 5e-4 here), above the default adjoint_tol eps^(2/3) = 2.4e-5 (README)
+    w, X, info = eg.eigsh(L, 4, method=method, adjoint_tol=2e-3)
+    if chosen is not None:
+        assert (info.method, info.preconditioner) == chosen
+    assert w.dtype == X.dtype == torch.float32 and bool(info.converged.all())
+    ref = torch.linalg.eigvalsh(L64.to_dense())[:4]
+    assert float((w.detach().double() - ref).abs().max()) <= 1e-4 * info.norm_estimate
+    c = torch.linspace(-1.0, 1.0, n, dtype=F64)
+
+    def loss(w, X):  # eigenvalues and a projector term (basis-invariant on the pair)
+        return w.sum() + ((X.T @ c.to(X.dtype)) ** 2).sum()
+
+    loss(w, X).backward()
+    L64 = L64.detach().requires_grad_()
+    w64, X64, _ = eg.eigsh(L64, 4)
+    loss(w64, X64).backward()
+    g, g64 = L.grad.coalesce(), L64.grad.coalesce()
+    assert g.dtype == torch.float32 and torch.equal(g.indices(), g64.indices())
+    assert relative_error(g.values().double(), g64.values()) < 1e-2
