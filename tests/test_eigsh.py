@@ -572,9 +572,9 @@ def test_float32_sparse(method, chosen):
     n = 900
     L64 = eg.graph_laplacian(grid_edges(30, 30), None, n).coalesce()
     L = L64.to(torch.float32).detach().requires_grad_()
-    # 0, a pair, a simple one; then a pair. In float32 the adjoint MINRES stagnates near
-    # eps * cond (about 5e-4 here), above the default adjoint_tol eps^(2/3) = 2.4e-5 (README)
-    w, X, info = eg.eigsh(L, 4, method=method, adjoint_tol=2e-3)
+    # 0, a pair, a simple one; then a pair. The adjoint solves run in float64 (in float32
+    # MINRES would stagnate near eps * cond, about 5e-4 here, and warn)
+    w, X, info = eg.eigsh(L, 4, method=method)
     if chosen is not None:
         assert (info.method, info.preconditioner) == chosen
     assert w.dtype == X.dtype == torch.float32 and bool(info.converged.all())
@@ -591,4 +591,4 @@ def test_float32_sparse(method, chosen):
     loss(w64, X64).backward()
     g, g64 = L.grad.coalesce(), L64.grad.coalesce()
     assert g.dtype == torch.float32 and torch.equal(g.indices(), g64.indices())
-    assert relative_error(g.values().double(), g64.values()) < 1e-2
+    assert relative_error(g.values().double(), g64.values()) < 1e-3  # measured 1.3e-5-1.4e-4

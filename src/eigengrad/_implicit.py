@@ -62,14 +62,22 @@ def minres_solver(
     max_iter: int,
     fn: str,
     precond: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    precision: torch.dtype | None = None,
 ) -> ComplementSolve:
     """Complement solves by projected MINRES, warning with the residual reached if needed.
 
     ``precond`` (Hermitian positive definite, e.g. the forward's Chebyshev polynomial) is used
-    as the MINRES preconditioner.
+    as the MINRES preconditioner. With ``precision`` (a wider dtype, for which ``apply`` and
+    ``precond`` accept and return tensors) the solves run in it and the result is cast back.
     """
 
     def solve(X: torch.Tensor, w: torch.Tensor, B: torch.Tensor, purpose: str) -> torch.Tensor:
+        if precision is not None:
+            real = torch.empty((), dtype=precision).real.dtype
+            return solve_in(X.to(precision), w.to(real), B.to(precision), purpose).to(B.dtype)
+        return solve_in(X, w, B, purpose)
+
+    def solve_in(X: torch.Tensor, w: torch.Tensor, B: torch.Tensor, purpose: str) -> torch.Tensor:
         Y, info = projected_minres(
             apply,
             X,
