@@ -61,8 +61,9 @@ SHIFT = 1e-5
 # LOBPCG was 2-3x faster than shift-invert (30^3: 0.97 s vs 2.0 s; 46^3: 3.8 s vs 11.5 s)
 CHOLESKY_FILL = 20.0
 # method="auto" prefers Lanczos when the first multigrid level coarsens faster than this: 2-D and
-# 3-D meshes coarsen 7-11 fold, expander-like graphs (random graphs, hypercubes) 24-29 fold, and on
-# those the filtered Lanczos solver was 1.6-2.4x faster than multigrid LOBPCG (10^4-10^5 nodes)
+# 3-D meshes coarsen 7-11 fold, expander-like graphs (random graphs, hypercubes) 24-29 fold. On
+# those multigrid LOBPCG was 1.6-2.4x slower than even the block-12 filtered Lanczos solver
+# (10^4-10^5 nodes), and the factor fills in (a 10^4-node random graph: nnz(L) > 6.3M, 35 nnz(A))
 AUTO_MAX_COARSENING = 20.0
 # Lanczos settings on expander-like graphs: random graph Laplacians (degree 10, k = 8, m = 12)
 # took 404 / 372 products with a block of 2 and no filter (ARPACK: 428 at 10^5), against
