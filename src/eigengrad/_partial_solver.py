@@ -63,7 +63,7 @@ CHOLESKY_FILL = 20.0
 # method="auto" prefers Lanczos when the first multigrid level coarsens faster than this: 2-D and
 # 3-D meshes coarsen 7-11 fold, expander-like graphs (random graphs, hypercubes) 24-29 fold. On
 # those multigrid LOBPCG was 1.6-2.4x slower than even the block-12 filtered Lanczos solver
-# (10^4-10^5 nodes), and the factor fills in (a 10^4-node random graph: nnz(L) > 6.3M = 70 nnz(A))
+# (10^4-10^5 nodes), and the factor fills in (10^4-node random graph: nnz(L) > 70 nnz(A))
 AUTO_MAX_COARSENING = 20.0
 # Lanczos settings on expander-like graphs: random graph Laplacians (degree 10, k = 8, m = 12)
 # took 404 / 372 products with a block of 2 and no filter (ARPACK: 428 at 10^5), against
