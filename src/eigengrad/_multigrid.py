@@ -309,7 +309,7 @@ def coarsening_ratio(
     sparse factorization fills in. Costs one aggregation (a few passes over the entries of
     ``A``), no Galerkin product.
     """
-    M = _shifted(A.detach(), shift)
+    M = _shifted(A, shift)
     row = M.row
     diag, _ = _diag_and_rho(M, row)
     agg = _aggregate(M, row, diag, theta, torch.Generator().manual_seed(seed))

@@ -206,6 +206,8 @@ class Problem:
     matrix : Tensor or None
         The sparse CSR matrix without autograd (``None`` unless ``kind == "sparse"``), for
         preconditioners that need its entries.
+    diagonal : callable or None
+        ``() -> diag(A)`` without autograd (``None`` unless ``kind == "sparse"``).
     """
 
     n: int
@@ -218,6 +220,7 @@ class Problem:
     differentiable: bool | None
     bounds: Callable[[], tuple[float, float]] | None = None
     matrix: torch.Tensor | None = None
+    diagonal: Callable[[], torch.Tensor] | None = None
 
 
 def _has_tangent(t: torch.Tensor) -> bool:
@@ -372,15 +375,20 @@ def as_problem(A: Any, fn: str, *, check_hermitian: bool = True) -> Problem:
                 M = Ap.to_dense()
             return (M + M.mH) / 2
 
+        on = s.rows == s.col
+
+        @functools.cache
+        def diagonal_sparse() -> torch.Tensor:
+            v = _primal(values)
+            return torch.zeros(n, dtype=v.dtype, device=v.device).index_add(0, s.rows[on], v[on])
+
         @functools.cache  # the solver choice asks more than once
         def bounds_sparse() -> tuple[float, float]:
             v = _primal(values)
-            on = s.rows == s.col
-            d = torch.zeros(n, dtype=v.dtype, device=v.device).index_add(0, s.rows[on], v[on])
             off = torch.zeros(n, dtype=v.abs().dtype, device=v.device).index_add(
                 0, s.rows[~on], v[~on].abs()
             )
-            return gershgorin_bounds(d, off)
+            return gershgorin_bounds(diagonal_sparse(), off)
 
         return Problem(
             n,
@@ -393,6 +401,7 @@ def as_problem(A: Any, fn: str, *, check_hermitian: bool = True) -> Problem:
             differentiable,
             bounds_sparse,
             Ap,
+            diagonal_sparse,
         )
     raise InputDTypeError(
         f"{fn}: expected a strided, sparse COO or sparse CSR tensor, received layout {A.layout}. "
