@@ -502,6 +502,15 @@ def test_input_errors():
         eg.eigsh(B.to_sparse(), 1)
     with pytest.raises(NotHermitianError):
         eg.eigsh(B, 1)
+    # a symmetric pattern with asymmetric values (the permuted-values check), real and complex
+    S = torch.ones(5, 5, dtype=F64)
+    S[0, 1] = 1.5
+    with pytest.raises(NotHermitianError, match=r"0\.333"):
+        eg.eigsh(S.to_sparse(), 1)
+    H = torch.ones(5, 5, dtype=torch.complex128) + 0.5j * torch.triu(torch.ones(5, 5), 1)
+    with pytest.raises(NotHermitianError, match="Hermitian"):
+        eg.eigsh(H.to_sparse_csr(), 1)
+    eg.eigsh((H + H.mH).to_sparse_csr(), 1)  # Hermitian: accepted
     C = A.clone()
     C[0, 0] = float("nan")
     with pytest.raises(NonFiniteInputError):

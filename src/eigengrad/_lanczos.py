@@ -71,68 +71,88 @@ CHECK_EVERY = 4
 DEFAULT_DEGREE = 9
 
 
-def _project(
-    W: torch.Tensor, V: torch.Tensor, passes: int = 2
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Remove the components of ``W`` along the orthonormal ``V``; return ``(W, V^H W)``.
+def _transposed(X: torch.Tensor) -> torch.Tensor:
+    """Contiguous ``X^T`` of a matrix with one short side, one strided copy per short line.
 
-    Computed on the transposes ``W^T``, ``V^T`` (rows of length ``n``): ``V`` is stored as the
-    transpose of a row-major buffer, and the two products then run as contiguous row blocks.
+    Moves the ``(n, p)`` blocks between the row layout of the basis and the ``(n, p)`` layout the
+    sparse product takes: for ``p = 2`` torch's generic transposing copy is 4x slower.
     """
-    C = torch.zeros(W.shape[1], V.shape[1], dtype=W.dtype, device=W.device)  # (V^H W)^T
-    if V.shape[1] == 0:
-        return W, C.mT
-    Vr, Wr = V.mT, W.mT
-    for _ in range(passes):
-        c = Wr @ Vr.mH
-        Wr = torch.addmm(Wr, c, Vr, alpha=-1)
-        C = C + c
-    return Wr.mT, C.mT
+    if min(X.shape) > 16:
+        return X.mT.contiguous()
+    out = torch.empty(X.shape[1], X.shape[0], dtype=X.dtype, device=X.device)
+    if X.shape[0] <= X.shape[1]:
+        for i in range(X.shape[0]):
+            out[:, i] = X[i]
+    else:
+        for i in range(X.shape[1]):
+            out[i] = X[:, i]
+    return out
+
+
+def _project(
+    W: torch.Tensor, V: torch.Tensor, passes: int = 2, inplace: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Remove from the rows of ``W`` their components along the orthonormal rows of ``V``.
+
+    Vectors are rows (``W`` is ``(p, n)``, ``V`` is ``(j, n)``): the basis lives in a row-major
+    buffer and the two products then run on contiguous rows. Returns ``(W, C)`` with
+    ``C = conj(V) W^T`` ``(j, p)``, the coefficients ``V^H W`` of the column convention. The
+    first pass writes a new contiguous ``W`` unless ``inplace`` (``W`` contiguous and owned).
+    """
+    c = torch.zeros(W.shape[0], V.shape[0], dtype=W.dtype, device=W.device)
+    if V.shape[0] == 0:
+        return W, c.mT
+    for i in range(passes):
+        ci = W @ V.mH
+        W = W.addmm_(ci, V, alpha=-1) if inplace or i else torch.addmm(W, ci, V, alpha=-1)
+        c = c + ci
+    return W, c.mT
 
 
 def _next_block(
     W: torch.Tensor, V: torch.Tensor, drop: float, ref: float, seed: int, size: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Orthonormal ``Q`` and ``B`` with ``W ≈ Q B``, ``Q ⊥ V``; ``W`` is already ``⊥ V``.
+    """Orthonormal rows ``Q`` and ``B`` with ``W^T ≈ Q^T B``, ``Q ⊥ V``; ``W`` is already ``⊥ V``.
 
-    Rank-revealing: ``W = Q_r R``, ``R = U Σ Z^H``; directions with ``σ <= drop`` are dropped
-    (``W`` is treated as exactly rank-deficient, an error of at most ``drop``) and replaced by
-    seeded random vectors orthogonal to ``V`` (zero rows of ``B``), as long as the space
-    ``n - V.shape[1]`` has room for them. ``ref`` is the size of ``W`` before the projection.
+    Rows are vectors (see :func:`_project`). Rank-revealing: ``W^T = Q_r R``,
+    ``R = U Σ Z^H``; directions with ``σ <= drop`` are dropped (``W`` is treated as exactly
+    rank-deficient, an error of at most ``drop``) and replaced by seeded random vectors
+    orthogonal to ``V`` (zero rows of ``B``), as long as the space ``n - V.shape[0]`` has room
+    for them. ``ref`` is the size of ``W`` before the projection.
     """
-    p = W.shape[1]
+    p = W.shape[0]
     size = p if size is None else size
-    Qr, R = torch.linalg.qr(W)
+    Qr, R = torch.linalg.qr(W.mT)
     Ur, sig, Zh = torch.linalg.svd(R)
     keep = sig > drop
-    Q = Qr @ Ur[:, keep]
+    Q = Ur[:, keep].mT @ Qr.mT
     B = sig[keep, None].to(W.dtype) * Zh[keep]
     # Classical Gram-Schmidt twice is enough unless W itself was tiny (near breakdown): then
     # the kept directions carry relative errors eps ‖W‖ / σ, cleaned up by one more pass.
-    if Q.shape[1] and V.shape[1] and float(sig[keep].min()) < 1e-2 * ref:
+    if Q.shape[0] and V.shape[0] and float(sig[keep].min()) < 1e-2 * ref:
         Q, _ = _project(Q, V, passes=1)
-        Q, R3 = torch.linalg.qr(Q)
-        B = R3 @ B
+        Qc, R3 = torch.linalg.qr(Q.mT)
+        Q, B = Qc.mT, R3 @ B
     return _complete(Q, B, V, size, seed)
 
 
 def _complete(
     Q: torch.Tensor, B: torch.Tensor, V: torch.Tensor, size: int, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Complete the next block ``Q`` (``⊥ V``) to ``size`` columns with seeded random directions.
+    """Complete the next block ``Q`` (rows, ``⊥ V``) to ``size`` rows with seeded random ones.
 
     The new rows of ``B`` are zero, so ``A V = V T + Q B`` still holds; stops when ``[V, Q]``
     fills the space.
     """
-    n = Q.shape[0]
-    need = min(size - Q.shape[1], n - V.shape[1] - Q.shape[1])
+    n = Q.shape[1]
+    need = min(size - Q.shape[0], n - V.shape[0] - Q.shape[0])
     if need > 0:
-        Z = random_block(n, need, Q.dtype, Q.device, seed)
-        Z, _ = _project(Z, torch.cat([V, Q], 1))
-        Zq, Rz = torch.linalg.qr(Z)
+        Z = random_block(n, need, Q.dtype, Q.device, seed).mT
+        Z, _ = _project(Z, torch.cat([V, Q], 0))
+        Zq, Rz = torch.linalg.qr(Z.mT)
         d = Rz.diagonal().abs()
-        ok = d > 1e-3 * torch.linalg.vector_norm(Z, dim=0).max()
-        Q = torch.cat([Q, Zq[:, ok]], 1)
+        ok = d > 1e-3 * torch.linalg.vector_norm(Z, dim=1).max()
+        Q = torch.cat([Q, Zq[:, ok].mT], 0)
         B = torch.cat([B, B.new_zeros(int(ok.sum()), B.shape[1])], 0)
     return Q, B
 
@@ -285,10 +305,9 @@ def lanczos(
     Xs = X0 * torch.where(nonzero, 1 / torch.where(nonzero, norms, 1.0), 0.0).to(dtype)
     if width < m:  # a smaller block starts from random combinations of the given columns
         Xs = Xs @ random_block(m, width, dtype, device, _FILL_SEED - 1)
-    Q, _ = _next_block(Xs, X0[:, :0], 100 * eps * m, 1.0, _FILL_SEED)
-    # the basis is stored row-wise: V = Vbuf[:j].mT, columns of length n
+    # vectors are rows: the basis is Vbuf[:j] (row-major), the next block Q is (p, n)
+    Q, _ = _next_block(Xs.mT, X0[:, :0].mT, 100 * eps * m, 1.0, _FILL_SEED)
     Vbuf = torch.empty(cap, n, dtype=dtype, device=device)
-    V = Vbuf.mT
     j = lo = 0
     T = torch.zeros(0, 0, dtype=dtype, device=device)
     norm_est = 0.0
@@ -299,14 +318,14 @@ def lanczos(
     hold = 0  # no convergence accepted before this step (after the block was widened)
     op_scale = 0.0  # largest |Ritz value| of the operator being expanded
     while True:
-        p = Q.shape[1]
-        V[:, j : j + p] = Q
-        W = op(Q)
+        p = Q.shape[0]
+        Vbuf[j : j + p] = Q
+        W = _transposed(op(_transposed(Q)))
         steps += 1
         # Pass 1 against the blocks that couple to Q in exact arithmetic (the previous block, or
         # all kept Ritz vectors right after a restart), pass 2 against the whole basis.
-        W, C1 = _project(W, V[:, lo : j + p], passes=1)
-        W, C = _project(W, V[:, : j + p], passes=1)
+        W, C1 = _project(W, Vbuf[lo : j + p], passes=1, inplace=True)
+        W, C = _project(W, Vbuf[: j + p], passes=1, inplace=True)
         C[lo:] += C1
         # T = V^H A V grows by the coefficients C = [V_old, Q]^H A Q
         Tn = torch.zeros(j + p, j + p, dtype=dtype, device=device)
@@ -318,10 +337,10 @@ def lanczos(
         j += p
         scale = max(op_scale, float(C.abs().max()), tiny)
         drop = 10 * eps * (j**0.5) * scale
-        Qn, B = _next_block(W, V[:, :j], drop, scale, _FILL_SEED + steps, width)
-        exact = Qn.shape[1] == 0  # the whole space is spanned
+        Qn, B = _next_block(W, Vbuf[:j], drop, scale, _FILL_SEED + steps, width)
+        exact = Qn.shape[0] == 0  # the whole space is spanned
         done = exact or steps >= max_iter
-        restart = j + Qn.shape[1] > cap
+        restart = j + Qn.shape[0] > cap
         switch = restart and degree > 1 and not filtered
         # Rayleigh-Ritz (O(j^3)) only at restarts and every CHECK_EVERY steps
         if not (done or restart or switch or steps % CHECK_EVERY == 0 or steps == 1):
@@ -355,9 +374,9 @@ def lanczos(
                 # those directions bring in need about as many steps to show as the first
                 # convergence took, so convergence is not accepted before then.
                 width = min(m, max(2 * width, seen + width))
-                Qn, B = _complete(Qn, B, V[:, :j], width, _FILL_SEED - steps)
+                Qn, B = _complete(Qn, B, Vbuf[:j], width, _FILL_SEED - steps)
                 hold = 2 * steps
-                restart = j + Qn.shape[1] > cap
+                restart = j + Qn.shape[0] > cap
             elif done or (converged and steps >= hold):
                 return LobpcgResult(w, X, res, steps, norm_est)
             elif not (converged or filtered):
@@ -370,9 +389,10 @@ def lanczos(
             hi = float(theta[-1]) + top
             if hi > c:
                 op, filtered, op_scale = _chebyshev_filter(apply, c, hi, d), True, 0.0
-                Qn = (U[:, :m].mT @ Vbuf[:j]).mT
+                Qn = U[:, :m].mT @ Vbuf[:j]
                 if width < m:
-                    Qn, _ = torch.linalg.qr(Qn @ random_block(m, width, dtype, device, steps))
+                    mix = random_block(m, width, dtype, device, steps)
+                    Qn = torch.linalg.qr((mix.mT @ Qn).mT)[0].mT
                 T = torch.zeros(0, 0, dtype=dtype, device=device)
                 j = lo = 0
                 Q = Qn
