@@ -15,8 +15,6 @@ from dataclasses import dataclass
 
 import torch
 
-from ._rules import _partial as rp
-
 
 @dataclass
 class SolveInfo:
@@ -80,12 +78,17 @@ def projected_minres(
     """
     real = sigma.dtype
     s = sigma.to(B.dtype)
-    X = X.contiguous()  # a column slice of the eigensolver's block: projections 1.4x faster
+    # (I - X X^H) B (_rules._partial.complement_project) with X held as contiguous rows: both
+    # products then stream X row by row and the subtraction is fused (1.4x faster, n = 1e5)
+    Xr = X.mT.contiguous()
+
+    def project(B: torch.Tensor) -> torch.Tensor:
+        return torch.addmm(B, Xr.mT, Xr.conj() @ B, alpha=-1)
 
     def op(V: torch.Tensor) -> torch.Tensor:
         # V lies in the complement (Lanczos vectors are combinations of projected vectors); the
         # outer projection removes what rounding or A adds along X.
-        return rp.complement_project(X, apply(V) - V * s)
+        return project(apply(V) - V * s)
 
     psolve = None
     if precond is not None:
@@ -94,9 +97,9 @@ def projected_minres(
         def psolve(V: torch.Tensor) -> torch.Tensor:
             # P T P on the complement: MINRES only passes vectors that are already in it (the
             # right-hand sides and the outputs of op, projected), so the inner P is omitted
-            return rp.complement_project(X, T(V))
+            return project(T(V))
 
-    B = rp.complement_project(X, B)
+    B = project(B)
     b_norm = torch.linalg.vector_norm(B, dim=0)
     safe_b = torch.where(b_norm > 0, b_norm, torch.ones_like(b_norm))
     Y = torch.zeros_like(B)
@@ -121,7 +124,7 @@ def projected_minres(
         if bool((rel <= tol).all()) or iters >= max_iter or not bool(better.any()):
             break
     rel = torch.where(b_norm > 0, rel, torch.zeros_like(rel)).to(real)
-    return rp.complement_project(X, Y), SolveInfo(rel, total, rel <= tol)
+    return project(Y), SolveInfo(rel, total, rel <= tol)
 
 
 def _minres(
