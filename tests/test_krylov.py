@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from eigengrad._chebyshev import chebyshev_preconditioner
-from eigengrad._krylov import projected_minres
+from eigengrad._krylov import INVARIANT_RUN, projected_minres
 from eigengrad._lobpcg import _orthonormalize, lobpcg, random_block
 from eigengrad.testing import matrix_with_spectrum
 
@@ -42,6 +42,28 @@ def test_preconditioned_projected_minres():
     Y, info = projected_minres(lambda V: A @ V, X, sigma, B, tol=1e-12, max_iter=5000)
     assert bool(info_p.converged.all()) and info_p.iterations < info.iterations
     assert torch.allclose(Yp, Y, atol=1e-9)
+
+
+@pytest.mark.parametrize("perturbation", [0.0, 1e-8, 1e-4])
+def test_invariant_minres_skips_the_projection_at_the_residual_level(perturbation):
+    # X a Ritz block with residual ~ 100 * perturbation: skipping the operator's projection
+    # leaves the solution unchanged to rounding; at 1e-4 it stagnates near the residual, and the
+    # solver goes on with the projected operator
+    n, k = 120, 3
+    A, _w, Q = matrix_with_spectrum(torch.logspace(-2, 2, n, dtype=F64), seed=5)
+    E = torch.randn(n, k, dtype=F64, generator=torch.Generator().manual_seed(3))
+    X, _ = torch.linalg.qr(Q[:, :k] + perturbation * E)
+    sigma = torch.linalg.eigvalsh(X.T @ A @ X)
+    B = torch.randn(n, k, dtype=F64, generator=torch.Generator().manual_seed(4))
+    T = chebyshev_preconditioner(lambda V: A @ V, 0.0, 100.0, degree=10)
+    kw = {"tol": 1e-12, "max_iter": 2000, "precond": T}
+    Y, info = projected_minres(lambda V: A @ V, X, sigma, B, **kw)
+    Yi, info_i = projected_minres(lambda V: A @ V, X, sigma, B, invariant=True, **kw)
+    assert bool(info.converged.all()) and bool(info_i.converged.all())
+    assert float((Yi - Y).norm() / Y.norm()) <= 1e-10
+    if perturbation == 1e-4:
+        assert info_i.iterations > INVARIANT_RUN  # the unprojected run stagnated
+    assert float((X.T @ Yi).abs().max()) < 1e-12
 
 
 def test_projected_minres_reports_nonconvergence_and_zero_rhs():

@@ -87,6 +87,7 @@ def minres_solver(
             max_iter=max_iter,
             precond=precond,
             restarts=2 if precond is None else 6,
+            invariant=True,
         )
         if not bool(info.converged.all()):
             i = int(info.residual_norms.argmax())

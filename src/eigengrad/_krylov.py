@@ -15,6 +15,10 @@ from dataclasses import dataclass
 
 import torch
 
+# MINRES iterations with the unprojected operator (``invariant=True``) before the solver goes on
+# with the projected one: bounds the work lost when the Ritz block's residual makes it stagnate
+INVARIANT_RUN = 500
+
 
 @dataclass
 class SolveInfo:
@@ -45,6 +49,7 @@ def projected_minres(
     max_iter: int,
     restarts: int = 2,
     precond: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    invariant: bool = False,
 ) -> tuple[torch.Tensor, SolveInfo]:
     """Solve ``P (A - σ_i) P y_i = P b_i`` column by column, ``y_i ⊥ X``.
 
@@ -68,6 +73,21 @@ def projected_minres(
     precond : callable, optional
         ``R -> T R`` with ``T`` Hermitian positive definite (applied as ``P T P``, which is
         positive definite on the complement).
+    invariant : bool
+        ``X`` is an eigensolver's Ritz block, ``A X = X diag(w) + R`` with a small residual
+        ``R``. With a preconditioner, MINRES then multiplies by the unprojected ``A - σ_i``:
+        for ``v ⊥ X``, ``X^H (A - σ_i) v = R^H v``, so the skipped projection would only remove
+        a component of norm ``<= ‖R‖ ‖v‖``, and the preconditioner's own projection
+        (``P T``) removes it again up to ``‖T‖ ‖R‖ ‖v‖``: the solved operator changes by at
+        most ``‖T‖ ‖R‖``, while ``R`` already puts an error of order ``‖R‖ / gap`` into the
+        implicit derivative (measured on 10^4-node random-graph and grid Laplacians: gradients
+        agree with the projected solves to 4e-13 at the default tolerance and to 3e-9 at
+        ``tol = 1e-6``). The explicit residuals use the projected operator; when a
+        restart gains less than a factor 10 on every column (a Ritz block too far from
+        invariant, e.g. a loose forward tolerance) or a run reaches ``INVARIANT_RUN``
+        iterations, the solver goes on from its iterate with the projected operator. One
+        projection per iteration fewer (8 columns, ``n = 1e5``: 1.95 s to 1.53 s; the
+        solutions agree to 6e-13).
 
     Returns
     -------
@@ -90,6 +110,12 @@ def projected_minres(
         # outer projection removes what rounding or A adds along X.
         return project(apply(V) - V * s)
 
+    step = op
+    if precond is not None and invariant:
+
+        def step(V: torch.Tensor) -> torch.Tensor:
+            return apply(V) - V * s
+
     psolve = None
     if precond is not None:
         T = precond
@@ -106,22 +132,31 @@ def projected_minres(
     total = 0
     R = B
     rel = torch.where(b_norm > 0, torch.ones_like(b_norm), torch.zeros_like(b_norm))
-    for _ in range(restarts + 1):
+    for _ in range(restarts + 1 + 2 * (step is not op)):
         # relative target for this (re)start, so that the absolute target stays tol * |b|
         r_norm = torch.linalg.vector_norm(R, dim=0)
         rtol = (tol * b_norm / torch.where(r_norm > 0, r_norm, torch.ones_like(r_norm))).clamp(
             max=0.5
         )
-        dY, iters = _minres(op, R, rtol, max_iter, psolve)
+        cap = max_iter if step is op else min(max_iter, INVARIANT_RUN)
+        dY, iters = _minres(step, R, rtol, cap, psolve)
         total += iters
         Y_new = Y + dY
         R_new = B - op(Y_new)
         rel_new = torch.linalg.vector_norm(R_new, dim=0) / safe_b
         better = rel_new < rel  # keep a correction only where it helped
+        stalled = not bool((rel_new <= 0.1 * rel).any())
         Y = torch.where(better, Y_new, Y)
         R = torch.where(better, R_new, R)
         rel = torch.where(better, rel_new, rel)
-        if bool((rel <= tol).all()) or iters >= max_iter or not bool(better.any()):
+        if bool((rel <= tol).all()) or iters >= max_iter:
+            break
+        if step is not op and (stalled or iters >= cap):
+            # the unprojected operator stagnates at the Ritz block's residual (e.g. a loose
+            # forward tolerance): go on with the projected one
+            step = op
+            continue
+        if not bool(better.any()):
             break
     rel = torch.where(b_norm > 0, rel, torch.zeros_like(rel)).to(real)
     return project(Y), SolveInfo(rel, total, rel <= tol)
