@@ -122,7 +122,8 @@ def projected_minres(
 
         def psolve(V: torch.Tensor) -> torch.Tensor:
             # P T P on the complement: MINRES only passes vectors that are already in it (the
-            # right-hand sides and the outputs of op, projected), so the inner P is omitted
+            # right-hand sides and the outputs of op, projected; those of the unprojected step
+            # up to the Ritz residual, see ``invariant``), so the inner P is omitted
             return project(T(V))
 
     B = project(B)

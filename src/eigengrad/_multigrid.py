@@ -277,8 +277,9 @@ def _shifted(A: torch.Tensor, shift: float) -> _Csr:
     if A.layout == torch.sparse_csr:
         n = A.shape[0]
         M = _Csr(A.crow_indices().long(), A.col_indices().long(), A.values(), (n, n))
-        on = M.row == M.col
-        if torch.equal(M.row[on], torch.arange(n, device=A.device)):
+        row = M.row
+        on = row == M.col
+        if torch.equal(row[on], torch.arange(n, device=A.device)):
             # every diagonal entry stored exactly once: shift the values in place
             return _Csr(M.crow, M.col, M.val + shift * on.to(A.dtype), M.shape)
         A = A.to_sparse_coo()
