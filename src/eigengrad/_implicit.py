@@ -63,12 +63,16 @@ def minres_solver(
     fn: str,
     precond: Callable[[torch.Tensor], torch.Tensor] | None = None,
     precision: torch.dtype | None = None,
+    invariant: bool = False,
 ) -> ComplementSolve:
     """Complement solves by projected MINRES, warning with the residual reached if needed.
 
     ``precond`` (Hermitian positive definite, e.g. the forward's Chebyshev polynomial) is used
     as the MINRES preconditioner. With ``precision`` (a wider dtype, for which ``apply`` and
     ``precond`` accept and return tensors) the solves run in it and the result is cast back.
+    ``invariant`` is passed to :func:`~eigengrad._krylov.projected_minres` (the solves' ``X``
+    is always the eigensolver's Ritz block; whether skipping the operator's projection pays
+    depends on the preconditioner).
     """
 
     def solve(X: torch.Tensor, w: torch.Tensor, B: torch.Tensor, purpose: str) -> torch.Tensor:
@@ -87,7 +91,7 @@ def minres_solver(
             max_iter=max_iter,
             precond=precond,
             restarts=2 if precond is None else 6,
-            invariant=True,
+            invariant=invariant,
         )
         if not bool(info.converged.all()):
             i = int(info.residual_norms.argmax())
