@@ -72,13 +72,14 @@ DEFAULT_DEGREE = 9
 
 
 def _transposed(X: torch.Tensor) -> torch.Tensor:
-    """Contiguous ``X^T`` of a matrix with one short side, one strided copy per short line.
+    """``X^T`` in a new contiguous tensor, by one strided copy per line of the short side.
 
     Moves the ``(n, p)`` blocks between the row layout of the basis and the ``(n, p)`` layout the
-    sparse product takes: for ``p = 2`` torch's generic transposing copy is 4x slower.
+    sparse product takes: for ``p = 2`` torch's generic transposing copy is 4x slower. Never a
+    view of ``X`` (the caller updates the result in place).
     """
     if min(X.shape) > 16:
-        return X.mT.contiguous()
+        return X.mT.clone(memory_format=torch.contiguous_format)
     out = torch.empty(X.shape[1], X.shape[0], dtype=X.dtype, device=X.device)
     if X.shape[0] <= X.shape[1]:
         for i in range(X.shape[0]):

@@ -279,8 +279,9 @@ def _shifted(A: torch.Tensor, shift: float) -> _Csr:
         M = _Csr(A.crow_indices().long(), A.col_indices().long(), A.values(), (n, n))
         row = M.row
         on = row == M.col
-        if torch.equal(row[on], torch.arange(n, device=A.device)):
-            # every diagonal entry stored exactly once: shift the values in place
+        key = row * n + M.col
+        if bool((key.diff() > 0).all()) and torch.equal(row[on], torch.arange(n, device=A.device)):
+            # sorted entries without duplicates, every diagonal one stored: shift the values
             return _Csr(M.crow, M.col, M.val + shift * on.to(A.dtype), M.shape)
         A = A.to_sparse_coo()
     elif A.layout == torch.strided:
