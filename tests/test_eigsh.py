@@ -411,6 +411,40 @@ def test_gradcheck(dtype, method):
     )
 
 
+@pytest.mark.parametrize("pattern", ["symmetric", "one-sided"])
+@pytest.mark.parametrize("method", ["lobpcg", "lanczos"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.complex128])
+def test_gradcheck_sparse_values(dtype, method, pattern):
+    # gradients to the stored values of a Hermitian sparse A built from its upper triangle u:
+    # with a symmetric pattern the rule evaluates the upper entries and mirrors them
+    # (conjugated); an explicit zero stored on one side only takes the general path
+    n = 16
+    Q = random_unitary(n, seed=1, dtype=dtype)
+    A0 = hermitian_from_spectrum(torch.linspace(1.0, 10.0, n, dtype=F64), Q)
+    R = torch.rand(n, n, generator=torch.Generator().manual_seed(5))
+    keep = torch.triu((R + R.T > 0.8) | torch.eye(n, dtype=torch.bool))
+    keep[3, 7] = False
+    up = keep.nonzero().T
+    strict = up[0] < up[1]
+    idx = torch.cat([up, up[:, strict].flip(0)], 1)
+    if pattern == "one-sided":  # (3, 7) stored as an explicit zero, (7, 3) not stored
+        idx = torch.cat([idx, torch.tensor([[3], [7]])], 1)
+
+    def f(u):
+        diag = torch.where(up[0] == up[1], u.real.to(u.dtype), u)
+        v = torch.cat([diag, u[strict].conj()])
+        if pattern == "one-sided":
+            v = torch.cat([v, v.new_zeros(1)])
+        A = torch.sparse_coo_tensor(idx, v, (n, n), check_invariants=True)
+        w, X, _ = eg.eigsh(
+            A, 2, method=method, guard=2, tol=1e-14, adjoint_tol=1e-13, fix_gauge=True
+        )
+        return w, X
+
+    u = A0[up[0], up[1]].clone().requires_grad_()
+    assert torch.autograd.gradcheck(f, (u,), fast_mode=True, atol=1e-6, rtol=1e-5)
+
+
 def test_double_backward_raises():
     A = torch.diag(torch.arange(1.0, 30.0, dtype=F64)).requires_grad_()
     _w, X, _ = eg.eigsh(A, 2, method="lobpcg")

@@ -111,13 +111,13 @@ def projected_minres(
     def op(V: torch.Tensor) -> torch.Tensor:
         # V lies in the complement (Lanczos vectors are combinations of projected vectors); the
         # outer projection removes what rounding or A adds along X.
-        return project(apply(V) - V * s)
+        return project(torch.addcmul(apply(V), V, s, value=-1))
 
     step = op
     if precond is not None and invariant:
 
         def step(V: torch.Tensor) -> torch.Tensor:
-            return apply(V) - V * s
+            return torch.addcmul(apply(V), V, s, value=-1)
 
     psolve = None
     if precond is not None:

@@ -125,6 +125,24 @@ class _Sparse:
         self._index = [product_indices(i, bound) for i in (self.crow, self.col)]
         self._index_t = [product_indices(i, bound) for i in (self.crow_t, self.col_t)]
 
+    @functools.cached_property
+    def symmetric_pattern(self) -> bool:
+        """Whether ``(i, j)`` is stored exactly when ``(j, i)`` is (then ``A^T`` has this CSR)."""
+        return torch.equal(self.crow, self.crow_t) and torch.equal(self.col, self.col_t)
+
+    @functools.cached_property
+    def mirror(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """``(upper, lower, partner)`` entry positions for a symmetric pattern, else ``None``.
+
+        ``upper``: entries with ``i <= j``; ``lower``: the others; ``partner``: the position of
+        ``(j, i)`` for every ``lower`` entry ``(i, j)`` (an ``upper`` one).
+        """
+        if not self.symmetric_pattern:
+            return None
+        below = self.rows > self.col
+        lower = below.nonzero().squeeze(1)
+        return (~below).nonzero().squeeze(1), lower, self.perm_t[lower]
+
     def csr(self, values: torch.Tensor, transpose: bool = False) -> torch.Tensor:
         crow, col = self._index_t if transpose else self._index
         if transpose:
@@ -169,13 +187,23 @@ class _SparseHermitianMatmul(torch.autograd.Function):
             return None, None, None
         g_values = g_V = None
         if ctx.needs_input_grad[0]:
+            # with a symmetric pattern gA[j, i] = conj(gA[i, j]): evaluate the upper entries only
+            mirror = s.mirror
+            rows, cols = (
+                (s.rows, s.col) if mirror is None else (s.rows[mirror[0]], s.col[mirror[0]])
+            )
             parts = []
             step = max(1, _CHUNK // max(1, V.shape[-1]))
-            for start in range(0, values.shape[0], step):
-                rows = s.rows[start : start + step]
-                cols = s.col[start : start + step]
-                parts.append(rp.stored_entries_gradient(V, gZ, rows, cols))
+            for start in range(0, rows.shape[0], step):
+                rs, cs = rows[start : start + step], cols[start : start + step]
+                parts.append(rp.stored_entries_gradient(V, gZ, rs, cs))
             g_values = torch.cat(parts) if parts else values.new_zeros(0)
+            if mirror is not None:
+                upper, lower, partner = mirror
+                g = g_values.new_empty(values.shape[0])
+                g[upper] = g_values
+                g[lower] = g[partner].conj()
+                g_values = g
             if not values.is_complex():
                 g_values = g_values.real if g_values.is_complex() else g_values
         if ctx.needs_input_grad[1]:
@@ -297,8 +325,7 @@ def _check_sparse_hermitian(s: _Sparse, values: torch.Tensor, fn: str) -> None:
             f"{fn}: expected finite stored entries; received NaN or infinite values. Check the "
             f"computation that produced A; eigengrad never returns NaN silently."
         )
-    if torch.equal(s.crow, s.crow_t) and torch.equal(s.col, s.col_t):
-        # symmetric pattern: A^H has the values of A permuted
+    if s.symmetric_pattern:  # A^H has the values of A permuted
         asym = float((v - v[s.perm_t].conj()).abs().max())
     else:  # A - A^H on the union pattern, via one sparse subtraction
         with warnings.catch_warnings():
