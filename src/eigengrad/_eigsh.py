@@ -333,10 +333,9 @@ def eigsh(
         w_all, V_all = fwd.spectrum
         solve = spectral_solver(sign * w_all[k:], V_all[:, k:], atol_c)
     else:
-        # the V-cycle is only an approximate inverse: it maps the Ritz block out of its span,
-        # and MINRES on the unprojected operator needed more iterations (10^5 grid: 31 -> 55)
-        invariant = fwd.preconditioner_name != "multigrid"
-        solve = _adjoint_solver(p, fwd.preconditioner, adjoint_tol, adjoint_max_iter, invariant)
+        solve = _adjoint_solver(
+            p, fwd.preconditioner, adjoint_tol, adjoint_max_iter, fwd.adjoint_unprojected
+        )
     spec = ImplicitSpec(solve, rtol_c, atol_c, gauge, _FN)  # type: ignore[arg-type]
     w, X = w.detach(), X.detach()
     if (p.differentiable is not False and torch.is_grad_enabled()) or _forward_ad_active():

@@ -108,16 +108,15 @@ def projected_minres(
     def project(B: torch.Tensor) -> torch.Tensor:
         return torch.addmm(B, Xr.mT, Xr.conj() @ B, alpha=-1)
 
+    def shifted(V: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(apply(V), V, s, value=-1)
+
     def op(V: torch.Tensor) -> torch.Tensor:
         # V lies in the complement (Lanczos vectors are combinations of projected vectors); the
         # outer projection removes what rounding or A adds along X.
-        return project(torch.addcmul(apply(V), V, s, value=-1))
+        return project(shifted(V))
 
-    step = op
-    if precond is not None and invariant:
-
-        def step(V: torch.Tensor) -> torch.Tensor:
-            return torch.addcmul(apply(V), V, s, value=-1)
+    step = shifted if precond is not None and invariant else op
 
     psolve = None
     if precond is not None:
