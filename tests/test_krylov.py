@@ -78,6 +78,34 @@ def test_projected_minres_reports_nonconvergence_and_zero_rhs():
     assert float(info.residual_norms[1]) == 0.0
 
 
+def test_minres_drops_finished_columns_and_keeps_their_solutions():
+    # column 0 is an eigenvector of the shifted operator (solved in one iteration), column 1
+    # needs many: the products shrink to one column, and the finished column's recurrence,
+    # which broke down (beta = 0), must not touch its solution again (it used to turn it into
+    # NaN, discarded only by a restart of both columns)
+    n = 80
+    A, w, Q = matrix_with_spectrum(torch.linspace(1.0, 9.0, n, dtype=F64), seed=2)
+    X = Q[:, :1]
+    B = torch.randn(n, 2, dtype=F64, generator=torch.Generator().manual_seed(3))
+    B[:, 0] = Q[:, 5] * 3.0
+    B = B - X @ (X.T @ B)
+    sigma = torch.tensor([0.5, 0.5], dtype=F64)
+    widths = []
+
+    def apply(V):
+        widths.append(V.shape[1])
+        return A @ V
+
+    Y, info = projected_minres(apply, X, sigma, B, tol=1e-12, max_iter=500)
+    assert bool(info.converged.all()) and bool(torch.isfinite(Y).all())
+    assert torch.allclose(Y[:, 0], Q[:, 5] * 3.0 / (float(w[5]) - 0.5), atol=1e-12)
+    P = torch.eye(n, dtype=F64) - X @ X.T
+    ref = torch.linalg.lstsq(P @ (A - 0.5 * torch.eye(n, dtype=F64)) @ P, B[:, 1:]).solution
+    assert torch.allclose(Y[:, 1:], P @ ref, atol=1e-10)
+    # two-column products: the first iteration and the explicit residual (no restart)
+    assert widths.count(2) == 2 and widths.count(1) == info.iterations - 1 > 20
+
+
 def test_orthonormalize_drops_dependent_columns():
     V = torch.randn(50, 3, dtype=F64, generator=torch.Generator().manual_seed(0))
     V = torch.cat([V, V[:, :1] * 2], 1)
