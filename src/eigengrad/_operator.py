@@ -141,12 +141,12 @@ class _Sparse:
             return None
         below = self.rows > self.col
         lower = below.nonzero().squeeze(1)
-        return (~below).nonzero().squeeze(1), lower, self.perm_t[lower]
+        return (~below).nonzero().squeeze(1), lower, self.perm_t.index_select(0, lower)
 
     def csr(self, values: torch.Tensor, transpose: bool = False) -> torch.Tensor:
         crow, col = self._index_t if transpose else self._index
         if transpose:
-            values = values[self.perm_t].conj()
+            values = values.index_select(0, self.perm_t).conj()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
             return torch.sparse_csr_tensor(
@@ -190,7 +190,9 @@ class _SparseHermitianMatmul(torch.autograd.Function):
             # with a symmetric pattern gA[j, i] = conj(gA[i, j]): evaluate the upper entries only
             mirror = s.mirror
             rows, cols = (
-                (s.rows, s.col) if mirror is None else (s.rows[mirror[0]], s.col[mirror[0]])
+                (s.rows, s.col)
+                if mirror is None
+                else (s.rows.index_select(0, mirror[0]), s.col.index_select(0, mirror[0]))
             )
             parts = []
             step = max(1, _CHUNK // max(1, V.shape[-1]))
@@ -201,8 +203,8 @@ class _SparseHermitianMatmul(torch.autograd.Function):
             if mirror is not None:
                 upper, lower, partner = mirror
                 g = g_values.new_empty(values.shape[0])
-                g[upper] = g_values
-                g[lower] = g[partner].conj()
+                g.index_copy_(0, upper, g_values)
+                g.index_copy_(0, lower, g.index_select(0, partner).conj())
                 g_values = g
             if not values.is_complex():
                 g_values = g_values.real if g_values.is_complex() else g_values
@@ -311,7 +313,7 @@ def _sparse_structure(A: torch.Tensor) -> tuple[_Sparse, torch.Tensor]:
     perm_t = torch.sort(product_indices(col, n), stable=True)[1]
     crow_t = torch.zeros(n + 1, dtype=torch.int64, device=A.device)
     crow_t[1:] = torch.cumsum(torch.bincount(col, minlength=n), 0)
-    s = _Sparse(n, crow, col, rows, crow_t, rows[perm_t], perm_t)
+    s = _Sparse(n, crow, col, rows, crow_t, rows.index_select(0, perm_t), perm_t)
     return s, values
 
 
@@ -326,7 +328,7 @@ def _check_sparse_hermitian(s: _Sparse, values: torch.Tensor, fn: str) -> None:
             f"computation that produced A; eigengrad never returns NaN silently."
         )
     if s.symmetric_pattern:  # A^H has the values of A permuted
-        asym = float((v - v[s.perm_t].conj()).abs().max())
+        asym = float((v - v.index_select(0, s.perm_t).conj()).abs().max())
     else:  # A - A^H on the union pattern, via one sparse subtraction
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
@@ -420,13 +422,16 @@ def as_problem(A: Any, fn: str, *, check_hermitian: bool = True) -> Problem:
         @functools.cache
         def diagonal_sparse() -> torch.Tensor:
             v = _primal(values)
-            return torch.zeros(n, dtype=v.dtype, device=v.device).index_add(0, s.rows[on], v[on])
+            # off-diagonal entries add exact zeros: no compaction of the entries
+            return torch.zeros(n, dtype=v.dtype, device=v.device).index_add(
+                0, s.rows, v.masked_fill(~on, 0)
+            )
 
         @functools.cache  # the solver choice asks more than once
         def bounds_sparse() -> tuple[float, float]:
             v = _primal(values)
             off = torch.zeros(n, dtype=v.abs().dtype, device=v.device).index_add(
-                0, s.rows[~on], v[~on].abs()
+                0, s.rows, v.abs().masked_fill_(on, 0)
             )
             return gershgorin_bounds(diagonal_sparse(), off)
 
