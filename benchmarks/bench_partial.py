@@ -145,17 +145,27 @@ def measure(kind: str, n: int, method: str, timeout: int, inprocess: bool = Fals
     return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1][:80]}
 
 
-def measure_median(kind: str, n: int, method: str, args: argparse.Namespace) -> dict:
-    """Median over ``args.repeat`` fresh-subprocess runs (times and peak memory separately)."""
-    runs = [measure(kind, n, method, args.timeout, args.quick) for _ in range(args.repeat)]
-    ok = [r for r in runs if "error" not in r]
-    if not ok:
-        return runs[0]
-    out = dict(ok[0])
-    for key in ("forward", "backward", "forward+backward", "peak_mb"):
-        if key in out:
-            out[key] = statistics.median(r[key] for r in ok)
-    return out
+def measure_medians(kind: str, n: int, methods: list[str], args: argparse.Namespace) -> dict:
+    """Medians over ``args.repeat`` fresh-subprocess runs of every method (times and peak memory
+    separately). The runs are interleaved (every method once per round), so that a change in
+    the load of the shared host affects all methods alike."""
+    runs: dict[str, list[dict]] = {m: [] for m in methods}
+    for _ in range(args.repeat):
+        for m in methods:
+            runs[m].append(measure(kind, n, m, args.timeout, args.quick))
+    rows = {}
+    for m, results in runs.items():
+        ok = [r for r in results if "error" not in r]
+        if not ok:
+            rows[m] = results[0]
+            continue
+        out = dict(ok[0])
+        for key in ("forward", "backward", "forward+backward", "peak_mb"):
+            if key in out:
+                out[key] = statistics.median(r[key] for r in ok)
+        out["forward_runs"] = [r["forward"] for r in ok]
+        rows[m] = out
+    return rows
 
 
 def _fmt(x: float | None) -> str:
@@ -180,26 +190,42 @@ def main() -> None:
     args = parser.parse_args()
     sizes = args.sizes or ([400] if args.quick else [10_000, 100_000])
     methods = args.methods
-    print("| graph | n | method | forward s | backward s | peak MB | fwd / SciPy best |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| graph | n | method | forward s | backward s | peak MB | fwd / SciPy best "
+        "| same-round ratios |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for n in sizes:
         for kind in args.kinds:
-            rows = {m: measure_median(kind, n, m, args) for m in methods}
+            rows = measure_medians(kind, n, methods, args)
             scipy_modes = ("scipy", "scipy-shift-invert")
             best = min(
                 (rows[m]["forward"] for m in scipy_modes if "forward" in rows.get(m, {})),
                 default=None,
             )
+            # per round: our forward over the fastest SciPy mode of the same round (robust to a
+            # load that changes between rounds); reported as their median
+            rounds = [
+                rows[m]["forward_runs"] for m in scipy_modes if "forward_runs" in rows.get(m, {})
+            ]
+            best_runs = [min(t) for t in zip(*rounds, strict=False)] if rounds else []
             for m in methods:
                 r = rows[m]
                 if "error" in r:
                     print(f"| {kind} | {n} | {m} | {r['error']} | | | |")
                     continue
                 ratio = None if best is None else r["forward"] / best
+                own = r["forward_runs"]
+                paired = (
+                    statistics.median(a / b for a, b in zip(own, best_runs, strict=True))
+                    if len(own) == len(best_runs) > 1
+                    else None
+                )
                 extra = f" ({r['solver']}, {r['iterations']} it)" if "iterations" in r else ""
                 print(
                     f"| {kind} | {r['n']} | {m}{extra} | {_fmt(r['forward'])} | "
-                    f"{_fmt(r.get('backward'))} | {_fmt(r['peak_mb'])} | {_fmt(ratio)} |",
+                    f"{_fmt(r.get('backward'))} | {_fmt(r['peak_mb'])} | {_fmt(ratio)} "
+                    f"| {_fmt(paired)} |",
                     flush=True,
                 )
     if args.no_power:
