@@ -237,6 +237,7 @@ def test_expander_graph_keeps_coarse_matrices_sparse():
     assert abs(utv - vtu) <= 1e-12 * (abs(utv) + abs(vtu))
 
 
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
 def test_coarsening_ratio_separates_meshes_from_expanders():
     # the signature eigsh's automatic choice uses: meshes coarsen 4-11 fold, expanders > 20
     grid = eg.graph_laplacian(grid_edges(40, 40), None, 1600)
@@ -247,5 +248,10 @@ def test_coarsening_ratio_separates_meshes_from_expanders():
     assert 4.0 < coarsening_ratio(grid, 1e-3) < 12.0
     assert coarsening_ratio(cube, 1e-3) > 20.0
     assert coarsening_ratio(rand, 1e-3) > 20.0
-    # deterministic given the seed
+    # deterministic given the seed, and the same for COO, CSR and dense input
     assert coarsening_ratio(rand, 1e-3, seed=3) == coarsening_ratio(rand, 1e-3, seed=3)
+    ratio = coarsening_ratio(grid, 1e-3)
+    assert coarsening_ratio(grid.to_sparse_csr(), 1e-3) == ratio
+    assert coarsening_ratio(grid.to_dense(), 1e-3) == ratio
+    with pytest.raises(InputError, match="diagonal entry"):
+        coarsening_ratio(-grid, 1e-3)

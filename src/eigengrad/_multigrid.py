@@ -139,11 +139,7 @@ def _where(mask: torch.Tensor) -> torch.Tensor:
     return mask.nonzero().squeeze(1)
 
 
-def _diag_and_rho(M: _Csr, row: torch.Tensor) -> tuple[torch.Tensor, float]:
-    n = M.shape[0]
-    on = _where(row == M.col)
-    diag = torch.zeros(n, dtype=M.val.dtype, device=M.val.device)
-    diag.index_add_(0, _take(row, on), _take(M.val, on))
+def _check_positive(diag: torch.Tensor) -> None:
     if bool((diag <= 0).any()):
         bad = int((diag <= 0).nonzero()[0])
         raise InputError(
@@ -151,20 +147,28 @@ def _diag_and_rho(M: _Csr, row: torch.Tensor) -> tuple[torch.Tensor, float]:
             f"{bad} is {float(diag[bad]):.3g} <= 0. Pass a larger shift (it must exceed minus "
             f"the smallest eigenvalue of A)."
         )
+
+
+def _diag_and_rho(M: _Csr, row: torch.Tensor) -> tuple[torch.Tensor, float]:
+    n = M.shape[0]
+    on = _where(row == M.col)
+    diag = torch.zeros(n, dtype=M.val.dtype, device=M.val.device)
+    diag.index_add_(0, _take(row, on), _take(M.val, on))
+    _check_positive(diag)
     absrow = torch.zeros_like(diag).index_add_(0, row, M.val.abs())
     return diag, float((absrow / diag).max())
 
 
 def _strong_edges(
-    M: _Csr, row: torch.Tensor, diag: torch.Tensor, theta: float
+    row: torch.Tensor, col: torch.Tensor, val: torch.Tensor, diag: torch.Tensor, theta: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Both directions ``(i, j)``, ``(j, i)`` of every strong connection (step 1 above).
 
-    ``M`` is symmetric and the test is symmetric in ``i`` and ``j``, so it runs on the entries
-    above the diagonal (half the entries, half the gathers).
+    The entries ``(row, col, val)`` are those of a symmetric matrix with diagonal ``diag``, and
+    the test is symmetric in ``i`` and ``j``: it runs on the entries above the diagonal (half
+    the entries, half the gathers).
     """
-    col = M.col
-    mag = M.val.abs().masked_fill_(row == col, 0)
+    mag = val.abs().masked_fill_(row == col, 0)
     # the strongest connection of every node counts, so only isolated nodes stay unaggregated
     rowmax = torch.zeros_like(diag).scatter_reduce_(0, row, mag, "amax")
     up = _where(row < col)
@@ -211,7 +215,7 @@ def _aggregate(
 ) -> torch.Tensor:
     """Aggregate index of every node (``-1``: not aggregated), from a distance-2 MIS."""
     n = M.shape[0]
-    si, sj = _strong_edges(M, row, diag, theta)
+    si, sj = _strong_edges(row, M.col, M.val, diag, theta)
     roots = _roots(n, si, sj, gen)
     agg = torch.full((n,), -1, dtype=torch.long, device=si.device)
     agg[roots] = torch.arange(int(roots.sum()), device=si.device)
@@ -337,12 +341,21 @@ def coarsening_ratio(
     sparse factorization fills in. Costs the strength test and the roots' independent set (a
     few passes over the entries of ``A``); no aggregate is formed.
     """
-    M = _shifted(A, shift)
-    row = M.row
-    diag, _ = _diag_and_rho(M, row)
-    si, sj = _strong_edges(M, row, diag, theta)
-    roots = _roots(M.shape[0], si, sj, torch.Generator().manual_seed(seed))
-    return M.shape[0] / max(int(roots.sum()), 1)
+    A = A.detach()
+    n = A.shape[0]
+    if A.layout == torch.sparse_csr:  # the shifted matrix is not formed: only its diagonal
+        counts = A.crow_indices().diff().long()
+        row = torch.repeat_interleave(torch.arange(n, device=A.device), counts)
+        col, val = A.col_indices().long(), A.values()
+    else:
+        A = (A.to_sparse() if A.layout == torch.strided else A).coalesce()
+        (row, col), val = A.indices(), A.values()
+    diag = torch.zeros(n, dtype=val.dtype, device=val.device)
+    diag.index_add_(0, row, val.masked_fill(row != col, 0)).add_(shift)
+    _check_positive(diag)
+    si, sj = _strong_edges(row, col, val, diag, theta)
+    roots = _roots(n, si, sj, torch.Generator().manual_seed(seed))
+    return n / max(int(roots.sum()), 1)
 
 
 def multigrid_preconditioner(
