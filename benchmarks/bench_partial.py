@@ -147,11 +147,12 @@ def measure(kind: str, n: int, method: str, timeout: int, inprocess: bool = Fals
 
 def measure_medians(kind: str, n: int, methods: list[str], args: argparse.Namespace) -> dict:
     """Medians over ``args.repeat`` fresh-subprocess runs of every method (times and peak memory
-    separately). The runs are interleaved (every method once per round), so that a change in
-    the load of the shared host affects all methods alike."""
+    separately). The runs are interleaved, every method once per round in an order rotated from
+    round to round, so that a change in the load of the shared host affects all methods alike.
+    ``forward_runs`` keeps every round's forward time (``None`` for a failed run)."""
     runs: dict[str, list[dict]] = {m: [] for m in methods}
-    for _ in range(args.repeat):
-        for m in methods:
+    for r in range(args.repeat):
+        for m in methods[r % len(methods) :] + methods[: r % len(methods)]:
             runs[m].append(measure(kind, n, m, args.timeout, args.quick))
     rows = {}
     for m, results in runs.items():
@@ -163,9 +164,19 @@ def measure_medians(kind: str, n: int, methods: list[str], args: argparse.Namesp
         for key in ("forward", "backward", "forward+backward", "peak_mb"):
             if key in out:
                 out[key] = statistics.median(r[key] for r in ok)
-        out["forward_runs"] = [r["forward"] for r in ok]
+        out["forward_runs"] = [r.get("forward") for r in results]
         rows[m] = out
     return rows
+
+
+def same_round_ratio(own: list, scipy_runs: list[list]) -> float | None:
+    """Median over rounds of our forward over the fastest SciPy mode of the same round."""
+    ratios = []
+    for r, t in enumerate(own):
+        best = [runs[r] for runs in scipy_runs if runs[r] is not None]
+        if t is not None and best:
+            ratios.append(t / min(best))
+    return statistics.median(ratios) if len(ratios) > 1 else None
 
 
 def _fmt(x: float | None) -> str:
@@ -203,24 +214,16 @@ def main() -> None:
                 (rows[m]["forward"] for m in scipy_modes if "forward" in rows.get(m, {})),
                 default=None,
             )
-            # per round: our forward over the fastest SciPy mode of the same round (robust to a
-            # load that changes between rounds); reported as their median
-            rounds = [
+            scipy_runs = [
                 rows[m]["forward_runs"] for m in scipy_modes if "forward_runs" in rows.get(m, {})
             ]
-            best_runs = [min(t) for t in zip(*rounds, strict=False)] if rounds else []
             for m in methods:
                 r = rows[m]
                 if "error" in r:
-                    print(f"| {kind} | {n} | {m} | {r['error']} | | | |")
+                    print(f"| {kind} | {n} | {m} | {r['error']} | | | | |")
                     continue
                 ratio = None if best is None else r["forward"] / best
-                own = r["forward_runs"]
-                paired = (
-                    statistics.median(a / b for a, b in zip(own, best_runs, strict=True))
-                    if len(own) == len(best_runs) > 1
-                    else None
-                )
+                paired = same_round_ratio(r["forward_runs"], scipy_runs)
                 extra = f" ({r['solver']}, {r['iterations']} it)" if "iterations" in r else ""
                 print(
                     f"| {kind} | {r['n']} | {m}{extra} | {_fmt(r['forward'])} | "

@@ -10,7 +10,7 @@ import torch
 
 import eigengrad as eg
 from eigengrad._lobpcg import lobpcg, random_block
-from eigengrad._multigrid import coarsening_ratio, multigrid_preconditioner
+from eigengrad._multigrid import _strong_edges, coarsening_ratio, multigrid_preconditioner
 from eigengrad.exceptions import InputError
 from eigengrad.testing import cycle_edges, grid_edges, hypercube_edges, random_graph_edges
 
@@ -235,6 +235,36 @@ def test_expander_graph_keeps_coarse_matrices_sparse():
     u, v = torch.randn(2, n, 1, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     utv, vtu = float(u.T @ T(v)), float(v.T @ T(u))
     assert abs(utv - vtu) <= 1e-12 * (abs(utv) + abs(vtu))
+
+
+def test_aggregation_ignores_the_scale_and_reads_every_entry():
+    # weighted grid: the strength test must not overflow (m_ii m_jj at 1e160 did) ...
+    e = grid_edges(30, 30)
+    key = torch.minimum(e[0], e[1]) * 900 + torch.maximum(e[0], e[1])
+    g = torch.Generator().manual_seed(0)
+    w = torch.rand(900 * 900, generator=g, dtype=torch.float64) ** 4 + 1e-3
+    L = eg.graph_laplacian(e, w[key], 900).coalesce()
+    ratio = coarsening_ratio(L, 1e-3)
+    assert coarsening_ratio(L * 1e160, 1e157) == ratio
+    assert coarsening_ratio((L * 1e21).float(), 1e18) == coarsening_ratio(L.float(), 1e-3)
+    # ... and must test every stored entry on its own: values symmetric only up to rounding
+    # (coarse Galerkin matrices, user input) against the rule evaluated densely
+    i, j, v = L.indices()[0], L.indices()[1], L.values().clone()
+    v[i < j] *= 1 - 2.0**-52
+    D = torch.zeros(900, 900, dtype=torch.float64)
+    D[i, j] = v
+    d = D.diagonal().clone()
+    off = (D - torch.diag(d)).abs()
+    rowmax = off.amax(1)
+    bound = torch.minimum(
+        0.5 * d.sqrt()[:, None] * d.sqrt()[None, :],
+        torch.minimum(rowmax[:, None], rowmax[None, :]),
+    )
+    expected = {(a, b) for a, b in zip(i.tolist(), j.tolist(), strict=True) if a != b}
+    expected = {(a, b) for a, b in expected if off[a, b] >= bound[a, b]}
+    si, sj = _strong_edges(i, j, v, d, 0.5)
+    assert set(zip(si.tolist(), sj.tolist(), strict=True)) == expected
+    assert len(expected) < 0.9 * int((i != j).sum())  # the rule is not trivial here
 
 
 @pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")

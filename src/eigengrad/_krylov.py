@@ -100,7 +100,8 @@ def projected_minres(
         Explicit relative residuals, iterations and converged flags.
     """
     real = sigma.dtype
-    s = sigma.to(B.dtype).expand(B.shape[1])  # one shift per column (a single one broadcasts)
+    # one shift per column (a single one broadcasts), on B's device
+    s = sigma.to(device=B.device, dtype=B.dtype).expand(B.shape[1])
     # (I - X X^H) B (_rules._partial.complement_project) with X held as contiguous rows: both
     # products then stream X row by row and the subtraction is fused (1.4x faster, n = 1e5)
     Xr = X.mT.contiguous()

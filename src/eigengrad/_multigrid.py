@@ -162,22 +162,20 @@ def _diag_and_rho(M: _Csr, row: torch.Tensor) -> tuple[torch.Tensor, float]:
 def _strong_edges(
     row: torch.Tensor, col: torch.Tensor, val: torch.Tensor, diag: torch.Tensor, theta: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Both directions ``(i, j)``, ``(j, i)`` of every strong connection (step 1 above).
+    """Return the strong connections ``(i, j)`` among the entries ``(row, col, val)`` (step 1).
 
-    The entries ``(row, col, val)`` are those of a symmetric matrix with diagonal ``diag``, and
-    the test is symmetric in ``i`` and ``j``: it runs on the entries above the diagonal (half
-    the entries, half the gathers).
+    Every stored entry is tested on its own: coarse Galerkin matrices and user input are
+    symmetric only up to rounding, and the aggregates must not depend on which triangle an
+    entry is read from.
     """
     mag = val.abs().masked_fill_(row == col, 0)
     # the strongest connection of every node counts, so only isolated nodes stay unaggregated
     rowmax = torch.zeros_like(diag).scatter_reduce_(0, row, mag, "amax")
-    up = _where(row < col)
-    i, j, m = _take(row, up), _take(col, up), _take(mag, up)
-    bound = torch.minimum(_take(rowmax, i), _take(rowmax, j))
-    torch.minimum(bound, (_take(diag, i) * _take(diag, j)).sqrt_().mul_(theta), out=bound)
-    e = _where((m >= bound) & (m > 0))
-    i, j = _take(i, e), _take(j, e)
-    return torch.cat([i, j]), torch.cat([j, i])
+    sqrt_d = diag.sqrt()  # θ sqrt(m_ii) sqrt(m_jj): no overflow of m_ii m_jj
+    bound = torch.minimum(_take(rowmax, row), _take(rowmax, col))
+    torch.minimum(bound, _take(sqrt_d, row).mul_(theta).mul_(_take(sqrt_d, col)), out=bound)
+    e = _where((mag >= bound) & (mag > 0))
+    return _take(row, e), _take(col, e)
 
 
 def _roots(n: int, si: torch.Tensor, sj: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
