@@ -95,6 +95,7 @@ WORKER = textwrap.dedent(
         Lg = L.detach().requires_grad_()
         c = torch.randn(n, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
         solver, _, pre = (method.partition(":")[2] or "auto").partition("+")
+        t0 = time.perf_counter()
         w, X, info = eg.eigsh(Lg, k, method=solver, preconditioner=pre or "auto")
         out["forward"] = time.perf_counter() - t0
         out["solver"] = info.method + ("+" + info.preconditioner if info.preconditioner else "")
