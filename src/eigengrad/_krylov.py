@@ -1,8 +1,9 @@
 """Projected, shifted MINRES for the adjoint systems of partial eigensolvers (matrix-free).
 
 Solves ``(A - σ_i I) y_i = b_i`` for ``y_i`` in the orthogonal complement of ``X`` (``b_i`` already
-in it), for all columns ``i`` at once: one product with ``A`` per iteration for the whole block,
-each column with its own Lanczos recurrence and Givens rotations (Paige and Saunders 1975). The
+in it), for all columns ``i`` at once: one product with ``A`` per iteration for the block of
+columns not yet solved (a column leaves it when it meets its tolerance), each column with its own
+Lanczos recurrence and Givens rotations (Paige and Saunders 1975). The
 projected operator ``P (A - σ_i) P``, ``P = I - X X^H``, is Hermitian, and nonsingular on the
 complement when ``σ_i`` is separated from the unselected spectrum; MINRES does not need it to be
 definite.
