@@ -227,11 +227,10 @@ def _aggregate(
     roots = _roots(n, si, sj, gen)
     agg = torch.full((n,), -1, dtype=torch.long, device=si.device)
     agg[roots] = torch.arange(int(roots.sum()), device=si.device)
-    has_nb = torch.zeros(n, dtype=torch.bool, device=si.device)
-    has_nb[si] = True
     for _ in range(2):  # join a root at distance 1, then an aggregated neighbour
+        # (the reduction includes the node's own index: -1 stays for nodes without neighbours)
         nb = agg.scatter_reduce(0, si, _take(agg, sj), "amax")
-        agg = torch.where((agg < 0) & has_nb, nb, agg)
+        agg = torch.where(agg < 0, nb, agg)
     return agg
 
 
