@@ -553,9 +553,97 @@ def test_input_errors():
         eg.eigsh(np.eye(3), 1)
 
 
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"guard": -1}, "guard >= 0"),  # used to return k - 1 pairs silently
+        ({"guard": 1.5}, "integer guard"),
+        ({"tol": -1e-8}, "positive tol"),
+        ({"tol": float("nan")}, "positive tol"),
+        ({"adjoint_tol": 0.0}, "positive adjoint_tol"),
+        ({"max_iter": 0}, "max_iter >= 1"),
+        ({"adjoint_max_iter": "many"}, "adjoint_max_iter"),
+        ({"seed": None}, "integer seed"),
+        ({"spectrum_bounds": (5.0, 1.0)}, "lo <= hi"),
+        ({"spectrum_bounds": (0.0, float("inf"))}, "finite"),
+        ({"spectrum_bounds": 3.0}, "spectrum_bounds"),
+        ({"X0": torch.ones(9, 2, dtype=F64)}, r"\(10, j\)"),  # checked on the dense path too
+        ({"X0": torch.ones(10, 2, dtype=torch.complex128)}, "real initial block"),
+    ],
+)
+def test_option_errors(options, match):
+    A = torch.diag(torch.arange(1.0, 11.0, dtype=F64))
+    with pytest.raises((InputError, eg.exceptions.InputDTypeError), match=match):
+        eg.eigsh(A, 2, **options)
+
+
+def test_integer_like_k_and_non_finite_start_block():
+    A = torch.diag(torch.arange(1.0, 11.0, dtype=F64))
+    for k in (np.int64(2), torch.tensor(2)):
+        assert eg.eigsh(A, k).eigenvalues.tolist() == [1.0, 2.0]
+    for k in (True, 2.0, torch.tensor(2.0)):
+        with pytest.raises(InputError, match="integer number of eigenpairs"):
+            eg.eigsh(A, k)
+    X0 = torch.ones(10, 2, dtype=F64)
+    X0[3, 1] = float("nan")
+    with pytest.raises(NonFiniteInputError, match=r"\(3, 1\)"):
+        eg.eigsh(A, 2, X0=X0)
+
+
+def test_hybrid_sparse_input_error():
+    with pytest.raises(eg.exceptions.InputShapeError, match="hybrid"):
+        eg.eigsh(torch.eye(5, dtype=F64).to_sparse(1), 1)
+
+
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
+@pytest.mark.parametrize(
+    ("method", "layout"),
+    [
+        (method, layout)
+        for method in ("dense", "lanczos", "lobpcg", "shift-invert")
+        for layout in ("coo", "csr", "dense")
+        if not (method == "shift-invert" and layout == "dense")  # sparse input only
+    ],
+)
+def test_unchecked_asymmetric_input_means_its_hermitian_part(method, layout):
+    # One triangle of a tridiagonal matrix stored (an asymmetric pattern), check_hermitian=False:
+    # every solver, the bounds and the preconditioners see (A + A^T) / 2, as the derivative
+    # and the dense path do (the solvers used to iterate on A itself: Lanczos returned
+    # 1.0310 for 1.0000 and LOBPCG warned that it did not converge)
+    n = 500
+    i = torch.arange(n - 1)
+    index = torch.cat([torch.stack([i, i + 1]), torch.arange(n).repeat(2, 1)], 1)
+    values = torch.cat([-torch.ones(n - 1, dtype=F64), 2 + torch.arange(n, dtype=F64) / n])
+    M = torch.sparse_coo_tensor(index, values, (n, n), check_invariants=False).coalesce()
+    dense = M.to_dense()
+    ref = torch.linalg.eigvalsh((dense + dense.T) / 2)[:3]
+    A = {"coo": M, "csr": M.to_sparse_csr(), "dense": dense}[layout]
+    with pytest.raises(NotHermitianError, match="Hermitian part"):
+        eg.eigsh(A, 3, method=method)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        w, _X, info = eg.eigsh(A, 3, method=method, check_hermitian=False)
+    assert bool(info.converged.all())
+    torch.testing.assert_close(w, ref, rtol=0, atol=1e-10)
+
+
+def test_unchecked_symmetric_pattern_with_asymmetric_values():
+    # the cheap branch: the pattern is symmetric, the values are averaged with their partners
+    L = eg.graph_laplacian(cycle_edges(40), None, 40).coalesce()
+    rows, cols = L.indices()
+    bump = torch.where(rows < cols, 0.25, 0.0).to(F64)  # upper entries only: asymmetric
+    A = torch.sparse_coo_tensor(L.indices(), L.values() + bump, (40, 40), check_invariants=False)
+    ref = torch.linalg.eigvalsh((A.to_dense() + A.to_dense().T) / 2)[:3]  # 0 and a pair
+    w = eg.eigsh(A, 3, method="lanczos", check_hermitian=False).eigenvalues
+    torch.testing.assert_close(w, ref, rtol=0, atol=1e-10)
+
+
 def test_linear_operator_validation_and_wrapping():
     with pytest.raises(eg.exceptions.InputShapeError):
         eg.LinearOperator((3, 4), lambda V: V)
+    for shape in ((-1, -1), (2.5, 2.5), (3,)):
+        with pytest.raises(eg.exceptions.InputShapeError, match="integers n >= 0"):
+            eg.LinearOperator(shape, lambda V: V)
     with pytest.raises(eg.exceptions.InputDTypeError):
         eg.LinearOperator((3, 3), lambda V: V, dtype=torch.int64)
     L = eg.graph_laplacian(cycle_edges(10), None, 10)
@@ -566,6 +654,36 @@ def test_linear_operator_validation_and_wrapping():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert torch.allclose(eg.eigsh(op, 3).eigenvalues, torch.linalg.eigvalsh(L.to_dense())[:3])
+
+
+@pytest.mark.parametrize("method", ["dense", "lanczos", "lobpcg"])
+@pytest.mark.parametrize(
+    ("product", "error", "match"),
+    [
+        (lambda V: V[:-1], "InputShapeError", r"shape \(40, \d+\)"),
+        (lambda V: V.flatten(), "InputShapeError", "received shape"),
+        (lambda V: V.float(), "InputShapeError", "dtype torch.float32"),
+        (lambda V: V.numpy(), "InputShapeError", "received ndarray"),
+        (lambda V: V * float("nan"), "NonFiniteInputError", "NaN or infinite"),
+    ],
+)
+def test_linear_operator_bad_products(method, product, error, match):
+    # a wrong product is named as the operator's fault, on every path (it used to surface as a
+    # raw RuntimeError inside a solver, or as NaN eigenvalues with a ConvergenceWarning)
+    op = eg.LinearOperator((40, 40), product, dtype=F64)
+    with pytest.raises(getattr(eg.exceptions, error), match=match):
+        eg.eigsh(op, 2, method=method)
+
+
+def test_linear_operator_nan_in_backward_only():
+    # a parameter that turns NaN after the forward: the derivative's product is checked too
+    d = torch.arange(1.0, 41.0, dtype=F64, requires_grad=True)
+    scale = torch.ones((), dtype=F64)
+    op = eg.LinearOperator((40, 40), lambda V: (scale * d)[:, None] * V, dtype=F64)
+    w, X, _ = eg.eigsh(op, 2, method="lanczos")
+    scale.fill_(float("nan"))
+    with pytest.raises(NonFiniteInputError, match="matmat"):
+        (w.sum() + X[0, 0] ** 2).backward()
 
 
 # ---------------------------------------------------------------- properties

@@ -9,7 +9,12 @@ import torch
 from scipy.sparse.csgraph import laplacian as sp_laplacian
 
 import eigengrad as eg
-from eigengrad.exceptions import InputDTypeError, InputError, InputShapeError
+from eigengrad.exceptions import (
+    InputDTypeError,
+    InputError,
+    InputShapeError,
+    NonFiniteInputError,
+)
 from eigengrad.testing import grid_edges
 
 F64 = torch.float64
@@ -78,3 +83,25 @@ def test_errors():
         eg.graph_laplacian(torch.tensor([[0, 1], [1, 0]]), torch.ones(3, dtype=F64))
     with pytest.raises(InputError, match="normalization"):
         eg.graph_laplacian(torch.tensor([[0, 1], [1, 0]]), normalization="left")
+    edges = torch.tensor([[0, 1], [1, 2]])
+    with pytest.raises(InputDTypeError, match="integer edge_index"):
+        eg.graph_laplacian(edges.bool())
+    for num_nodes in (-1, 3.5):
+        with pytest.raises(InputError, match="integer num_nodes"):
+            eg.graph_laplacian(edges, num_nodes=num_nodes)
+    with pytest.raises(InputDTypeError, match=r"torch\.Tensor"):
+        eg.graph_laplacian(edges, [1.0, 1.0])
+    with pytest.raises(InputDTypeError, match="floating-point"):
+        eg.graph_laplacian(edges, torch.tensor([1, 1]))  # integer weights
+    with pytest.raises(NonFiniteInputError):
+        eg.graph_laplacian(edges, torch.tensor([1.0, float("inf")], dtype=F64))
+
+
+@pytest.mark.parametrize("normalization", [None, "sym", "rw"])
+def test_negative_weights_raise(normalization):
+    # with "sym", a node of degree 1 - 1 = 0 used to be treated as isolated and its edges
+    # dropped silently
+    weight = torch.tensor([1.0, -1.0], dtype=F64, requires_grad=True)
+    with pytest.raises(InputError, match=r"non-negative edge weights, received -1 at edge 1"):
+        eg.graph_laplacian(torch.tensor([[0, 1], [1, 2]]), weight, normalization=normalization)
+    eg.graph_laplacian(torch.tensor([[0, 1], [1, 2]]), weight.detach().abs() * 0)  # zero: fine

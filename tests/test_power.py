@@ -7,7 +7,7 @@ import torch
 import torch.autograd.forward_ad as fwAD
 
 import eigengrad as eg
-from eigengrad.exceptions import ConvergenceWarning, InputError
+from eigengrad.exceptions import ConvergenceWarning, InputError, NonFiniteInputError
 from eigengrad.testing import cycle_edges, matrix_with_spectrum, relative_error
 
 F64 = torch.float64
@@ -96,3 +96,15 @@ def test_errors():
         eg.power_iteration(A, differentiation="backprop")
     with pytest.raises(InputError, match="x0"):
         eg.power_iteration(A, x0=torch.ones(4, dtype=F64))
+    # a zero start vector used to run max_iter iterations and return NaN
+    with pytest.raises(InputError, match="nonzero start vector"):
+        eg.power_iteration(A, x0=torch.zeros(3, dtype=F64))
+    with pytest.raises(NonFiniteInputError):
+        eg.power_iteration(A, x0=torch.tensor([1.0, float("nan"), 0.0], dtype=F64))
+    for options, match in (
+        ({"tol": -1.0}, "positive tol"),
+        ({"max_iter": 0}, "max_iter >= 1"),
+        ({"seed": 1.5}, "integer seed"),
+    ):
+        with pytest.raises(InputError, match=match):
+            eg.power_iteration(A, **options)

@@ -28,8 +28,13 @@ from ._operator import LinearOperator, Problem, _mm, as_problem
 from ._partial_solver import solve_forward
 from ._rules import _partial as rp
 from ._rules._gauge import fix_gauge as _fix_gauge
-from ._validation import machine_eps
-from .exceptions import ConvergenceWarning, InputError, SplitClusterWarning
+from ._validation import (
+    check_finite,
+    check_integer,
+    check_tolerance,
+    machine_eps,
+)
+from .exceptions import ConvergenceWarning, InputDTypeError, InputError, SplitClusterWarning
 
 _FN = "eigengrad.eigsh"
 
@@ -79,29 +84,54 @@ def default_tol(dtype: torch.dtype) -> float:
     return float(machine_eps(dtype) ** (2 / 3))
 
 
-def _check_args(p: Problem, k: Any, which: str) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= p.n:
+def _check_k(p: Problem, k: Any) -> int:
+    try:
+        count = check_integer(k, "k", _FN, 0)
+    except InputError:
+        count = -1
+    if not 0 <= count <= p.n:
         raise InputError(
             f"{_FN}: expected an integer number of eigenpairs 0 <= k <= n = {p.n}, received "
             f"k={k!r}."
         )
+    return count
+
+
+def _check_args(p: Problem, which: str, X0: Any, bounds: Any) -> None:
     if which not in ("smallest", "largest"):
         raise InputError(
             f"{_FN}: expected which='smallest' or which='largest', received {which!r}. For "
             f"interior eigenvalues shift the operator (A - sigma I) and square it, or use "
             f"eg.eigh on a dense matrix."
         )
+    if X0 is not None:
+        if not isinstance(X0, torch.Tensor) or X0.ndim != 2 or X0.shape[0] != p.n:
+            raise InputError(
+                f"{_FN}: expected an initial block X0 of shape (n, j) = ({p.n}, j), received "
+                f"{getattr(X0, 'shape', type(X0).__name__)}."
+            )
+        if X0.is_complex() and not p.dtype.is_complex:
+            raise InputDTypeError(
+                f"{_FN}: expected a real initial block X0 for a real operator, received dtype "
+                f"{X0.dtype}. Pass X0.real, or make the operator complex."
+            )
+        check_finite(X0.detach(), _FN)
+    if bounds is not None:
+        try:
+            lo, hi = (float(b) for b in bounds)
+        except (TypeError, ValueError):
+            lo = hi = math.nan
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+            raise InputError(
+                f"{_FN}: expected spectrum_bounds=(lo, hi), finite with lo <= hi, received "
+                f"{bounds!r}."
+            )
 
 
 def _start_block(p: Problem, m: int, X0: torch.Tensor | None, seed: int) -> torch.Tensor:
     R = random_block(p.n, m, p.dtype, p.device, seed)
     if X0 is None:
         return R
-    if not isinstance(X0, torch.Tensor) or X0.ndim != 2 or X0.shape[0] != p.n:
-        raise InputError(
-            f"{_FN}: expected an initial block X0 of shape (n, j) = ({p.n}, j), received "
-            f"{getattr(X0, 'shape', type(X0).__name__)}."
-        )
     X0 = X0.detach().to(dtype=p.dtype, device=p.device)[:, :m]
     return torch.cat([X0, R[:, X0.shape[1] :]], 1)
 
@@ -199,7 +229,10 @@ def eigsh(
     fix_gauge : bool
         Make the largest-magnitude entry of each eigenvector real and positive.
     check_hermitian : bool
-        Check dense and sparse input for Hermitian symmetry (operators are never checked).
+        Check dense and sparse input for Hermitian symmetry up to rounding (operators are never
+        checked). With ``False``, the solvers, preconditioners and derivatives all work with the
+        Hermitian part ``(A + A^H) / 2`` (for sparse input with an asymmetric pattern it is
+        formed once, on the union of the patterns).
 
     Returns
     -------
@@ -267,12 +300,17 @@ def eigsh(
     torch.Size([999])
     """
     p = as_problem(A, _FN, check_hermitian=check_hermitian)
-    _check_args(p, k, which)
+    k = _check_k(p, k)
+    _check_args(p, which, X0, spectrum_bounds)
     _policy.check_gauge_option(gauge, _FN)
     eps = machine_eps(p.dtype)
-    tol = default_tol(p.dtype) if tol is None else float(tol)
-    adjoint_tol = tol if adjoint_tol is None else float(adjoint_tol)
-    g = min(p.n - k, max(3, k // 2) if guard is None else int(guard))
+    tol = default_tol(p.dtype) if tol is None else check_tolerance(tol, "tol", _FN)
+    adjoint_tol = tol if adjoint_tol is None else check_tolerance(adjoint_tol, "adjoint_tol", _FN)
+    max_iter = check_integer(max_iter, "max_iter", _FN, 1)
+    adjoint_max_iter = check_integer(adjoint_max_iter, "adjoint_max_iter", _FN, 1)
+    seed = check_integer(seed, "seed", _FN)
+    guard = None if guard is None else check_integer(guard, "guard", _FN, 0)
+    g = min(p.n - k, max(3, k // 2) if guard is None else guard)
     m = k + g
     sign = -1.0 if which == "largest" else 1.0
     fwd = solve_forward(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ._validation import check_finite, check_integer
 from .exceptions import InputDTypeError, InputError, InputShapeError
 
 _FN = "eigengrad.graph_laplacian"
@@ -47,8 +48,10 @@ def graph_laplacian(
 
     Raises
     ------
-    InputShapeError, InputDTypeError, InputError
-        For a malformed ``edge_index``, weights of the wrong shape, or an unknown normalization.
+    InputShapeError, InputDTypeError, InputError, NonFiniteInputError
+        For a malformed ``edge_index`` or ``num_nodes``, weights that are not a real
+        floating-point tensor of one per edge, negative or non-finite weights, or an unknown
+        normalization.
 
     Examples
     --------
@@ -64,7 +67,11 @@ def graph_laplacian(
             f"{_FN}: expected edge_index of shape (2, E), received "
             f"{getattr(edge_index, 'shape', type(edge_index).__name__)}."
         )
-    if edge_index.dtype.is_floating_point or edge_index.dtype.is_complex:
+    if (
+        edge_index.dtype.is_floating_point
+        or edge_index.dtype.is_complex
+        or (edge_index.dtype == torch.bool)
+    ):
         raise InputDTypeError(
             f"{_FN}: expected an integer edge_index, received {edge_index.dtype}."
         )
@@ -72,6 +79,7 @@ def graph_laplacian(
     E = edge_index.shape[1]
     if num_nodes is None:
         num_nodes = int(edge_index.max()) + 1 if E else 0
+    num_nodes = check_integer(num_nodes, "num_nodes", _FN, 0)
     if E and (int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes):
         raise InputError(
             f"{_FN}: edge_index entries must lie in [0, num_nodes) = [0, {num_nodes}); received "
@@ -79,10 +87,30 @@ def graph_laplacian(
         )
     if edge_weight is None:
         edge_weight = torch.ones(E, dtype=dtype, device=edge_index.device)
+    if not isinstance(edge_weight, torch.Tensor):
+        raise InputDTypeError(
+            f"{_FN}: expected edge_weight as a torch.Tensor, received "
+            f"{type(edge_weight).__name__}. Convert it with torch.as_tensor(w, dtype=...)."
+        )
+    if not edge_weight.dtype.is_floating_point:
+        raise InputDTypeError(
+            f"{_FN}: expected real floating-point edge weights, received {edge_weight.dtype}. "
+            f"Cast them, e.g. edge_weight.to(torch.float64)."
+        )
     if edge_weight.shape != (E,):
         raise InputShapeError(
             f"{_FN}: expected edge_weight of shape ({E},) (one per edge), received "
             f"{tuple(edge_weight.shape)}."
+        )
+    check_finite(edge_weight.detach(), _FN)
+    if E and bool((edge_weight.detach() < 0).any()):
+        worst = int(edge_weight.detach().argmin())
+        raise InputError(
+            f"{_FN}: expected non-negative edge weights, received "
+            f"{float(edge_weight.detach()[worst]):.6g} at edge {worst} "
+            f"({int(edge_index[0, worst])}, {int(edge_index[1, worst])}). A Laplacian with "
+            f"negative weights is not positive semidefinite and its normalizations divide by "
+            f"degrees that may vanish; build such a matrix directly as a sparse tensor."
         )
     if normalization not in (None, "sym", "rw"):
         raise InputError(

@@ -9,6 +9,7 @@ dense input, the stored entries for sparse input, the parameters of a matrix-fre
 from __future__ import annotations
 
 import functools
+import operator
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,12 @@ import torch
 
 from ._chebyshev import gershgorin_bounds
 from ._rules import _partial as rp
-from ._validation import SUPPORTED_DTYPES, check_finite_hermitian, default_hermitian_rtol
+from ._validation import (
+    HERMITIAN_PART,
+    SUPPORTED_DTYPES,
+    check_finite_hermitian,
+    default_hermitian_rtol,
+)
 from .exceptions import (
     InputDTypeError,
     InputShapeError,
@@ -73,9 +79,14 @@ class LinearOperator:
         device: torch.device | str | None = None,
     ) -> None:
         fn = "eigengrad.LinearOperator"
-        if len(shape) != 2 or shape[0] != shape[1]:
+        try:
+            square = len(shape) == 2 and shape[0] == shape[1] and operator.index(shape[0]) >= 0
+        except TypeError:
+            square = False
+        if not square:
             raise InputShapeError(
-                f"{fn}: expected a square shape (n, n), received {tuple(shape)}. Partial "
+                f"{fn}: expected a square shape (n, n) of integers n >= 0, received {shape!r}. "
+                f"Partial "
                 f"eigensolvers need a square Hermitian operator."
             )
         if dtype not in SUPPORTED_DTYPES:
@@ -291,6 +302,12 @@ def _check_dense_or_sparse(A: torch.Tensor, fn: str) -> None:
         )
     if A.shape[0] != A.shape[1]:
         raise NotSquareError(f"{fn}: expected a square matrix, received shape {tuple(A.shape)}.")
+    if A.layout in (torch.sparse_coo, torch.sparse_csr) and A.dense_dim() != 0:
+        raise InputShapeError(
+            f"{fn}: expected a sparse matrix with scalar entries, received a hybrid sparse "
+            f"tensor with {A.dense_dim()} dense dimension(s). Convert it with "
+            f"A.to_dense().to_sparse() or A.to_dense().to_sparse_csr()."
+        )
 
 
 def _sparse_structure(A: torch.Tensor) -> tuple[_Sparse, torch.Tensor]:
@@ -340,8 +357,51 @@ def _check_sparse_hermitian(s: _Sparse, values: torch.Tensor, fn: str) -> None:
         raise NotHermitianError(
             f"{fn}: expected a {kind} sparse matrix; received one with relative asymmetry "
             f"max|A - A^H| / max|A| = {asym / magnitude:.3g} > {rtol:.3g}. Store both triangles "
-            f"(e.g. A + A.t()) or symmetrize: (A + A.t().conj()) / 2."
+            f"(e.g. A + A.t()), symmetrize: (A + A.t().conj()) / 2, or pass "
+            f"check_hermitian=False to {HERMITIAN_PART}."
         )
+
+
+def _hermitian_part(s: _Sparse, v: torch.Tensor) -> tuple[_Sparse, torch.Tensor]:
+    """CSR structure and values of ``(A + A^H) / 2`` (no autograd).
+
+    A symmetric pattern keeps its structure (``A^H`` has the values of ``A`` permuted); otherwise
+    the entries of ``A / 2`` and ``A^H / 2`` are merged on the union pattern.
+    """
+    if s.symmetric_pattern:
+        return s, (v + v.index_select(0, s.perm_t).conj()) / 2
+    index = torch.stack([torch.cat([s.rows, s.col]), torch.cat([s.col, s.rows])])
+    H = torch.sparse_coo_tensor(
+        index, torch.cat([v, v.conj()]) / 2, (s.n, s.n), check_invariants=False
+    )
+    return _sparse_structure(H)
+
+
+def _checked_product(op: LinearOperator, V: torch.Tensor, out: Any, fn: str) -> torch.Tensor:
+    """``out = op.matmat(V)`` if it is a finite tensor of ``V``'s shape, dtype and device."""
+    if not isinstance(out, torch.Tensor) or out.shape != V.shape or out.dtype != V.dtype:
+        got = (
+            f"shape {tuple(out.shape)} and dtype {out.dtype}"
+            if isinstance(out, torch.Tensor)
+            else type(out).__name__
+        )
+        raise InputShapeError(
+            f"{fn}: expected the LinearOperator's matmat to return a tensor of shape "
+            f"{tuple(V.shape)} and dtype {V.dtype} (A @ V for V of that shape), received {got}. "
+            f"Check the callable and the operator's dtype ({op.dtype})."
+        )
+    if out.device != V.device:
+        raise InputDTypeError(
+            f"{fn}: expected the LinearOperator's matmat to return a tensor on {V.device} (the "
+            f"operator's device), received one on {out.device}. Pass device= to the operator."
+        )
+    if out.numel() and not bool(torch.isfinite(out.detach()).all()):
+        raise NonFiniteInputError(
+            f"{fn}: the LinearOperator's matmat returned NaN or infinite entries for a finite "
+            f"block V of shape {tuple(V.shape)}. Check the callable and its parameters; "
+            f"eigengrad never returns NaN silently."
+        )
+    return out
 
 
 def as_problem(A: Any, fn: str, *, check_hermitian: bool = True) -> Problem:
@@ -353,9 +413,12 @@ def as_problem(A: Any, fn: str, *, check_hermitian: bool = True) -> Problem:
     if isinstance(A, LinearOperator):
         op = A
 
+        def matmat_op(V: torch.Tensor) -> torch.Tensor:
+            return _checked_product(op, V, op.matmat(V), fn)
+
         def apply_op(V: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
-                return op.matmat(V).detach()
+                return matmat_op(V).detach()
 
         def dense_op() -> torch.Tensor:
             eye = torch.eye(op.shape[0], dtype=op.dtype, device=op.device)
@@ -363,7 +426,7 @@ def as_problem(A: Any, fn: str, *, check_hermitian: bool = True) -> Problem:
             return (M + M.mH) / 2
 
         return Problem(
-            op.shape[0], op.dtype, op.device, "operator", apply_op, op.matmat, dense_op, None
+            op.shape[0], op.dtype, op.device, "operator", apply_op, matmat_op, dense_op, None
         )
     if not isinstance(A, torch.Tensor):
         raise InputDTypeError(
@@ -376,7 +439,8 @@ def as_problem(A: Any, fn: str, *, check_hermitian: bool = True) -> Problem:
     differentiable = A.requires_grad or _has_tangent(A)
     if A.layout == torch.strided:
         P = _primal(A)
-        check_finite_hermitian(P, fn, default_hermitian_rtol(A.dtype) if check_hermitian else None)
+        rtol = default_hermitian_rtol(A.dtype) if check_hermitian else None
+        check_finite_hermitian(P, fn, rtol, HERMITIAN_PART)
         Ps = (P + P.mH) / 2
 
         def matmat_dense(V: torch.Tensor) -> torch.Tensor:
@@ -402,11 +466,15 @@ def as_problem(A: Any, fn: str, *, check_hermitian: bool = True) -> Problem:
         s, values = _sparse_structure(A)
         if check_hermitian:
             _check_sparse_hermitian(s, values, fn)
+            s_h, v_h = s, _primal(values)  # Hermitian within rounding: A stands for sym(A)
         else:
             v = _primal(values)
             if v.numel() and not bool(torch.isfinite(v).all()):
                 raise NonFiniteInputError(f"{fn}: expected finite stored entries of A.")
-        Ap = s.csr(_primal(values))
+            # unchecked: every path (solver, preconditioners, bounds) sees sym(A), like the
+            # derivative and the dense path
+            s_h, v_h = _hermitian_part(s, v)
+        Ap = s_h.csr(v_h)
 
         def matmat_sparse(V: torch.Tensor) -> torch.Tensor:
             return _SparseHermitianMatmul.apply(values, V, s)
@@ -417,21 +485,19 @@ def as_problem(A: Any, fn: str, *, check_hermitian: bool = True) -> Problem:
                 M = Ap.to_dense()
             return (M + M.mH) / 2
 
-        on = s.rows == s.col
+        on = s_h.rows == s_h.col
 
         @functools.cache
         def diagonal_sparse() -> torch.Tensor:
-            v = _primal(values)
             # off-diagonal entries add exact zeros: no compaction of the entries
-            return torch.zeros(n, dtype=v.dtype, device=v.device).index_add(
-                0, s.rows, v.masked_fill(~on, 0)
+            return torch.zeros(n, dtype=v_h.dtype, device=v_h.device).index_add(
+                0, s_h.rows, v_h.masked_fill(~on, 0)
             )
 
         @functools.cache  # the solver choice asks more than once
         def bounds_sparse() -> tuple[float, float]:
-            v = _primal(values)
-            off = torch.zeros(n, dtype=v.abs().dtype, device=v.device).index_add(
-                0, s.rows, v.abs().masked_fill_(on, 0)
+            off = torch.zeros(n, dtype=v_h.abs().dtype, device=v_h.device).index_add(
+                0, s_h.rows, v_h.abs().masked_fill_(on, 0)
             )
             return gershgorin_bounds(diagonal_sparse(), off)
 

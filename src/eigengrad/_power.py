@@ -12,7 +12,7 @@ from ._implicit import ImplicitSpec, attach, default_cluster_tolerances, minres_
 from ._lobpcg import random_block
 from ._operator import LinearOperator, as_problem
 from ._rules._gauge import fix_gauge
-from ._validation import machine_eps, real_dtype
+from ._validation import check_finite, check_integer, check_tolerance, machine_eps, real_dtype
 from .exceptions import ConvergenceWarning, InputError
 
 _FN = "eigengrad.power_iteration"
@@ -62,7 +62,8 @@ def power_iteration(
     adjoint_tol, adjoint_max_iter
         Tolerance and iteration limit of the implicit rule's MINRES solve.
     check_hermitian : bool
-        Check dense and sparse input for Hermitian symmetry.
+        Check dense and sparse input for Hermitian symmetry; with ``False``, the Hermitian part
+        ``(A + A^H) / 2`` is used, as in :func:`eigsh`.
 
     Returns
     -------
@@ -85,7 +86,10 @@ def power_iteration(
     Implicit rule (``k = 1``): ``gA = gλ x x^H - (y x^H + x y^H) / 2`` with
     ``(A - λ I) y = (I - x x^H) gx`` on the complement of ``x``; JVP ``dλ = x^H dA x``,
     ``dx = -y'`` with ``(A - λ I) y' = (I - x x^H) dA x``. The rule needs ``|λ|`` to be a simple
-    eigenvalue; if ``-λ`` is also an eigenvalue the iteration itself does not converge.
+    eigenvalue; if ``-λ`` is also an eigenvalue the iteration itself does not converge. A
+    repeated dominant eigenvalue is not detected: the iteration converges to a vector of its
+    eigenspace that depends on ``x0``, and so do the eigenvector's derivatives. Where that can
+    happen use :func:`eigsh` with ``which="largest"``, whose guard vectors detect it.
 
     Examples
     --------
@@ -102,7 +106,9 @@ def power_iteration(
             f"{differentiation!r}."
         )
     p = as_problem(A, _FN, check_hermitian=check_hermitian)
-    tol = default_tol(p.dtype) if tol is None else float(tol)
+    tol = default_tol(p.dtype) if tol is None else check_tolerance(tol, "tol", _FN)
+    max_iter = check_integer(max_iter, "max_iter", _FN, 1)
+    seed = check_integer(seed, "seed", _FN)
     if x0 is None:
         x = random_block(p.n, 1, p.dtype, p.device, seed)
     else:
@@ -110,6 +116,12 @@ def power_iteration(
             raise InputError(
                 f"{_FN}: expected a start vector x0 of shape ({p.n},), received "
                 f"{getattr(x0, 'shape', type(x0).__name__)}."
+            )
+        check_finite(x0.detach(), _FN)
+        if p.n and not bool(x0.detach().abs().amax() > 0):
+            raise InputError(
+                f"{_FN}: expected a nonzero start vector x0, received all zeros. Omit x0 for a "
+                f"seeded random start."
             )
         x = x0.detach().to(dtype=p.dtype, device=p.device).reshape(-1, 1)
     unrolled = differentiation == "unrolled"

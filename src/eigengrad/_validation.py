@@ -8,6 +8,8 @@ symmetry) cost one device synchronisation in total.
 from __future__ import annotations
 
 import math
+import operator
+from typing import Any
 
 import torch
 
@@ -95,6 +97,39 @@ def default_hermitian_rtol(dtype: torch.dtype) -> float:
     return math.sqrt(machine_eps(dtype))
 
 
+def check_integer(value: Any, name: str, fn: str, minimum: int | None = None) -> int:
+    """``value`` as an ``int`` if it is an integer of at least ``minimum``, else InputError.
+
+    Python, NumPy and 0-d integer tensor values count; bools do not.
+    """
+    try:
+        if isinstance(value, bool) or (
+            isinstance(value, torch.Tensor) and value.dtype == torch.bool
+        ):
+            raise TypeError
+        number = operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or (minimum is not None and number < minimum):
+        bound = "" if minimum is None else f" >= {minimum}"
+        raise InputError(f"{fn}: expected an integer {name}{bound}, received {name}={value!r}.")
+    return number
+
+
+def check_tolerance(value: Any, name: str, fn: str) -> float:
+    """``value`` as a ``float`` if it is a finite positive real number, else InputError."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise InputError(
+            f"{fn}: expected a finite positive {name}, received {name}={value!r}. Omit it for "
+            f"the default."
+        )
+    return number
+
+
 def check_finite(A: torch.Tensor, fn: str) -> None:
     """Raise :class:`NonFiniteInputError` if ``A`` has NaN or infinite entries (one sync)."""
     if A.numel() == 0 or bool(torch.isfinite(A).all()):
@@ -110,27 +145,39 @@ def check_finite(A: torch.Tensor, fn: str) -> None:
     )
 
 
+UPLO_TRIANGLE = "read only the UPLO triangle, as torch.linalg.eigh does"
+HERMITIAN_PART = "use its Hermitian part (A + A^H) / 2"
+
+
 def not_hermitian_error(
-    fn: str, asymmetry: float, reference: str, tolerance: float, is_complex: bool
+    fn: str,
+    asymmetry: float,
+    reference: str,
+    tolerance: float,
+    is_complex: bool,
+    unchecked: str = UPLO_TRIANGLE,
 ) -> NotHermitianError:
     """Build the error for a matrix whose relative asymmetry exceeds ``tolerance``.
 
-    ``asymmetry`` is ``max|A - A^H|`` divided by the norm named in ``reference``.
+    ``asymmetry`` is ``max|A - A^H|`` divided by the norm named in ``reference``; ``unchecked``
+    says what ``fn`` does with ``check_hermitian=False``.
     """
     kind = "Hermitian" if is_complex else "symmetric"
     return NotHermitianError(
         f"{fn}: expected a {kind} matrix; received one with relative asymmetry "
         f"max|A - A^H| / {reference} = {asymmetry:.3g} > {tolerance:.3g}. Symmetrize it "
         f"((A + A.mH) / 2), use eg.eig for nonsymmetric matrices, or pass "
-        f"check_hermitian=False to read only the UPLO triangle, as torch.linalg.eigh does."
+        f"check_hermitian=False to {unchecked}."
     )
 
 
-def check_finite_hermitian(A: torch.Tensor, fn: str, hermitian_rtol: float | None) -> None:
+def check_finite_hermitian(
+    A: torch.Tensor, fn: str, hermitian_rtol: float | None, unchecked: str = UPLO_TRIANGLE
+) -> None:
     """Check that ``A`` is finite and, unless ``hermitian_rtol is None``, Hermitian.
 
     The asymmetry is measured per matrix as ``max|A - A^H| / max|A_ij|``; the message reports
-    the worst matrix of the batch.
+    the worst matrix of the batch and says what ``check_hermitian=False`` does (``unchecked``).
     """
     check_finite(A, fn)
     if hermitian_rtol is None or A.numel() == 0:
@@ -139,4 +186,4 @@ def check_finite_hermitian(A: torch.Tensor, fn: str, hermitian_rtol: float | Non
     diff = (A - A.mH.contiguous()).abs().amax(dim=(-2, -1))
     ratio = float((diff / torch.where(magnitude > 0, magnitude, 1.0)).amax())
     if ratio > hermitian_rtol:
-        raise not_hermitian_error(fn, ratio, "max|A_ij|", hermitian_rtol, A.is_complex())
+        raise not_hermitian_error(fn, ratio, "max|A_ij|", hermitian_rtol, A.is_complex(), unchecked)
