@@ -97,6 +97,17 @@ def test_errors():
         eg.graph_laplacian(edges, torch.tensor([1.0, float("inf")], dtype=F64))
 
 
+def test_complex_dtype_holds_real_weights():
+    edges = torch.tensor([[0, 1], [1, 2]])
+    L = eg.graph_laplacian(edges, num_nodes=3, dtype=torch.complex128)
+    assert L.dtype == torch.complex128
+    torch.testing.assert_close(L.to_dense().real, eg.graph_laplacian(edges).to_dense())
+    with pytest.raises(InputError, match="imaginary parts must be zero"):
+        eg.graph_laplacian(edges, torch.tensor([1.0, 1j], dtype=torch.complex128))
+    with pytest.raises(InputDTypeError, match=r"dtype=torch\.int64"):
+        eg.graph_laplacian(edges, dtype=torch.int64)
+
+
 @pytest.mark.parametrize("normalization", [None, "sym", "rw"])
 def test_negative_weights_raise(normalization):
     # with "sym", a node of degree 1 - 1 = 0 used to be treated as isolated and its edges

@@ -101,6 +101,9 @@ def test_errors():
         eg.power_iteration(A, x0=torch.zeros(3, dtype=F64))
     with pytest.raises(NonFiniteInputError):
         eg.power_iteration(A, x0=torch.tensor([1.0, float("nan"), 0.0], dtype=F64))
+    with pytest.raises(eg.exceptions.InputDTypeError, match="real start vector"):
+        eg.power_iteration(A, x0=torch.ones(3, dtype=torch.complex128))
+    assert eg.power_iteration(A, max_iter=1e3).info.converged.all()  # integral float
     for options, match in (
         ({"tol": -1.0}, "positive tol"),
         ({"max_iter": 0}, "max_iter >= 1"),

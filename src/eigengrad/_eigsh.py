@@ -121,10 +121,10 @@ def _check_args(p: Problem, which: str, X0: Any, bounds: Any) -> None:
             lo, hi = (float(b) for b in bounds)
         except (TypeError, ValueError):
             lo = hi = math.nan
-        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             raise InputError(
-                f"{_FN}: expected spectrum_bounds=(lo, hi), finite with lo <= hi, received "
-                f"{bounds!r}."
+                f"{_FN}: expected spectrum_bounds=(lo, hi), finite with lo < hi, received "
+                f"{bounds!r}. For an operator with a single eigenvalue c, pass (c - 1, c + 1)."
             )
 
 

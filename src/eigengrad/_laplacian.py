@@ -49,8 +49,8 @@ def graph_laplacian(
     Raises
     ------
     InputShapeError, InputDTypeError, InputError, NonFiniteInputError
-        For a malformed ``edge_index`` or ``num_nodes``, weights that are not a real
-        floating-point tensor of one per edge, negative or non-finite weights, or an unknown
+        For a malformed ``edge_index`` or ``num_nodes``, weights that are not a floating-point
+        tensor of one per edge, negative, non-finite or non-real weights, or an unknown
         normalization.
 
     Examples
@@ -86,15 +86,20 @@ def graph_laplacian(
             f"range [{int(edge_index.min())}, {int(edge_index.max())}]."
         )
     if edge_weight is None:
+        if not (dtype.is_floating_point or dtype.is_complex):
+            raise InputDTypeError(
+                f"{_FN}: expected a floating-point or complex dtype for the default weights, "
+                f"received dtype={dtype}."
+            )
         edge_weight = torch.ones(E, dtype=dtype, device=edge_index.device)
     if not isinstance(edge_weight, torch.Tensor):
         raise InputDTypeError(
             f"{_FN}: expected edge_weight as a torch.Tensor, received "
             f"{type(edge_weight).__name__}. Convert it with torch.as_tensor(w, dtype=...)."
         )
-    if not edge_weight.dtype.is_floating_point:
+    if not (edge_weight.dtype.is_floating_point or edge_weight.dtype.is_complex):
         raise InputDTypeError(
-            f"{_FN}: expected real floating-point edge weights, received {edge_weight.dtype}. "
+            f"{_FN}: expected floating-point edge weights, received {edge_weight.dtype}. "
             f"Cast them, e.g. edge_weight.to(torch.float64)."
         )
     if edge_weight.shape != (E,):
@@ -103,11 +108,20 @@ def graph_laplacian(
             f"{tuple(edge_weight.shape)}."
         )
     check_finite(edge_weight.detach(), _FN)
-    if E and bool((edge_weight.detach() < 0).any()):
-        worst = int(edge_weight.detach().argmin())
+    real = edge_weight.detach()
+    if real.is_complex():  # a complex dtype holds real weights (the Laplacian stays Hermitian)
+        if bool((real.imag != 0).any()):
+            raise InputError(
+                f"{_FN}: expected real edge weights (a complex dtype is fine, but the imaginary "
+                f"parts must be zero), received weights with nonzero imaginary parts. For a "
+                f"magnetic or signed Laplacian, build the matrix directly as a sparse tensor."
+            )
+        real = real.real
+    if E and bool((real < 0).any()):
+        worst = int(real.argmin())
         raise InputError(
             f"{_FN}: expected non-negative edge weights, received "
-            f"{float(edge_weight.detach()[worst]):.6g} at edge {worst} "
+            f"{float(real[worst]):.6g} at edge {worst} "
             f"({int(edge_index[0, worst])}, {int(edge_index[1, worst])}). A Laplacian with "
             f"negative weights is not positive semidefinite and its normalizations divide by "
             f"degrees that may vanish; build such a matrix directly as a sparse tensor."

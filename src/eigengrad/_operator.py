@@ -334,7 +334,9 @@ def _sparse_structure(A: torch.Tensor) -> tuple[_Sparse, torch.Tensor]:
     return s, values
 
 
-def _check_sparse_hermitian(s: _Sparse, values: torch.Tensor, fn: str) -> None:
+def _check_sparse_hermitian(
+    s: _Sparse, values: torch.Tensor, fn: str, unchecked: str | None
+) -> None:
     v = _primal(values)
     if v.numel() == 0:
         return
@@ -357,8 +359,8 @@ def _check_sparse_hermitian(s: _Sparse, values: torch.Tensor, fn: str) -> None:
         raise NotHermitianError(
             f"{fn}: expected a {kind} sparse matrix; received one with relative asymmetry "
             f"max|A - A^H| / max|A| = {asym / magnitude:.3g} > {rtol:.3g}. Store both triangles "
-            f"(e.g. A + A.t()), symmetrize: (A + A.t().conj()) / 2, or pass "
-            f"check_hermitian=False to {HERMITIAN_PART}."
+            f"(e.g. A + A.t()) or symmetrize: (A + A.t().conj()) / 2"
+            + ("." if unchecked is None else f", or pass check_hermitian=False to {unchecked}.")
         )
 
 
@@ -378,24 +380,34 @@ def _hermitian_part(s: _Sparse, v: torch.Tensor) -> tuple[_Sparse, torch.Tensor]
 
 
 def _checked_product(op: LinearOperator, V: torch.Tensor, out: Any, fn: str) -> torch.Tensor:
-    """``out = op.matmat(V)`` if it is a finite tensor of ``V``'s shape, dtype and device."""
-    if not isinstance(out, torch.Tensor) or out.shape != V.shape or out.dtype != V.dtype:
-        got = (
-            f"shape {tuple(out.shape)} and dtype {out.dtype}"
-            if isinstance(out, torch.Tensor)
-            else type(out).__name__
+    """``out = op.matmat(V)`` if it is a tensor of ``V``'s shape, dtype and device.
+
+    It must also be finite when ``V`` is: one reduction per product, and the entry-wise tests
+    run only when the sum is not finite.
+    """
+    if not isinstance(out, torch.Tensor) or out.dtype != V.dtype:
+        got = f"dtype {out.dtype}" if isinstance(out, torch.Tensor) else type(out).__name__
+        raise InputDTypeError(
+            f"{fn}: expected the LinearOperator's matmat to return a tensor of dtype {V.dtype} "
+            f"(A @ V for V of shape {tuple(V.shape)}), received {got}. Check the callable and "
+            f"the operator's dtype ({op.dtype})."
         )
+    if out.shape != V.shape:
         raise InputShapeError(
-            f"{fn}: expected the LinearOperator's matmat to return a tensor of shape "
-            f"{tuple(V.shape)} and dtype {V.dtype} (A @ V for V of that shape), received {got}. "
-            f"Check the callable and the operator's dtype ({op.dtype})."
+            f"{fn}: expected the LinearOperator's matmat to return shape {tuple(V.shape)} (A @ V "
+            f"for V of that shape), received shape {tuple(out.shape)}. Check the callable."
         )
     if out.device != V.device:
         raise InputDTypeError(
             f"{fn}: expected the LinearOperator's matmat to return a tensor on {V.device} (the "
             f"operator's device), received one on {out.device}. Pass device= to the operator."
         )
-    if out.numel() and not bool(torch.isfinite(out.detach()).all()):
+    if (
+        out.numel()
+        and not bool(torch.isfinite(out.detach().sum()))
+        and not bool(torch.isfinite(out.detach()).all())
+        and bool(torch.isfinite(V.detach()).all())
+    ):
         raise NonFiniteInputError(
             f"{fn}: the LinearOperator's matmat returned NaN or infinite entries for a finite "
             f"block V of shape {tuple(V.shape)}. Check the callable and its parameters; "
@@ -404,11 +416,14 @@ def _checked_product(op: LinearOperator, V: torch.Tensor, out: Any, fn: str) -> 
     return out
 
 
-def as_problem(A: Any, fn: str, *, check_hermitian: bool = True) -> Problem:
+def as_problem(
+    A: Any, fn: str, *, check_hermitian: bool = True, unchecked: str | None = HERMITIAN_PART
+) -> Problem:
     """Prepare a dense tensor, sparse COO/CSR tensor or :class:`LinearOperator` for a solver.
 
     Raises typed input errors for anything else, for non-square or non-Hermitian matrices and for
-    non-finite entries.
+    non-finite entries; ``unchecked`` is what the error says ``check_hermitian=False`` does
+    (``None``: ``fn`` has no such option).
     """
     if isinstance(A, LinearOperator):
         op = A
@@ -440,7 +455,7 @@ def as_problem(A: Any, fn: str, *, check_hermitian: bool = True) -> Problem:
     if A.layout == torch.strided:
         P = _primal(A)
         rtol = default_hermitian_rtol(A.dtype) if check_hermitian else None
-        check_finite_hermitian(P, fn, rtol, HERMITIAN_PART)
+        check_finite_hermitian(P, fn, rtol, unchecked)
         Ps = (P + P.mH) / 2
 
         def matmat_dense(V: torch.Tensor) -> torch.Tensor:
@@ -465,7 +480,7 @@ def as_problem(A: Any, fn: str, *, check_hermitian: bool = True) -> Problem:
     if A.layout in (torch.sparse_coo, torch.sparse_csr):
         s, values = _sparse_structure(A)
         if check_hermitian:
-            _check_sparse_hermitian(s, values, fn)
+            _check_sparse_hermitian(s, values, fn, unchecked)
             s_h, v_h = s, _primal(values)  # Hermitian within rounding: A stands for sym(A)
         else:
             v = _primal(values)
@@ -535,5 +550,5 @@ def aslinearoperator(A: torch.Tensor | LinearOperator) -> LinearOperator:
     """
     if isinstance(A, LinearOperator):
         return A
-    p = as_problem(A, "eigengrad.aslinearoperator")
+    p = as_problem(A, "eigengrad.aslinearoperator", unchecked=None)
     return LinearOperator((p.n, p.n), p.matmat, dtype=p.dtype, device=p.device)

@@ -13,7 +13,7 @@ from ._lobpcg import random_block
 from ._operator import LinearOperator, as_problem
 from ._rules._gauge import fix_gauge
 from ._validation import check_finite, check_integer, check_tolerance, machine_eps, real_dtype
-from .exceptions import ConvergenceWarning, InputError
+from .exceptions import ConvergenceWarning, InputDTypeError, InputError
 
 _FN = "eigengrad.power_iteration"
 
@@ -116,6 +116,11 @@ def power_iteration(
             raise InputError(
                 f"{_FN}: expected a start vector x0 of shape ({p.n},), received "
                 f"{getattr(x0, 'shape', type(x0).__name__)}."
+            )
+        if x0.is_complex() and not p.dtype.is_complex:
+            raise InputDTypeError(
+                f"{_FN}: expected a real start vector x0 for a real operator, received dtype "
+                f"{x0.dtype}. Pass x0.real, or make the operator complex."
             )
         check_finite(x0.detach(), _FN)
         if p.n and not bool(x0.detach().abs().amax() > 0):

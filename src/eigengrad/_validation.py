@@ -100,8 +100,10 @@ def default_hermitian_rtol(dtype: torch.dtype) -> float:
 def check_integer(value: Any, name: str, fn: str, minimum: int | None = None) -> int:
     """``value`` as an ``int`` if it is an integer of at least ``minimum``, else InputError.
 
-    Python, NumPy and 0-d integer tensor values count; bools do not.
+    Python, NumPy and 0-d integer tensor values count, and integral floats (``1e4``); bools
+    do not.
     """
+    number: int | None
     try:
         if isinstance(value, bool) or (
             isinstance(value, torch.Tensor) and value.dtype == torch.bool
@@ -109,7 +111,9 @@ def check_integer(value: Any, name: str, fn: str, minimum: int | None = None) ->
             raise TypeError
         number = operator.index(value)
     except TypeError:
-        number = None
+        # an integral float (max_iter=1e4) counts too
+        is_float = isinstance(value, float) or type(value).__module__ == "numpy"
+        number = int(value) if is_float and math.isfinite(value) and value == int(value) else None
     if number is None or (minimum is not None and number < minimum):
         bound = "" if minimum is None else f" >= {minimum}"
         raise InputError(f"{fn}: expected an integer {name}{bound}, received {name}={value!r}.")
@@ -155,24 +159,32 @@ def not_hermitian_error(
     reference: str,
     tolerance: float,
     is_complex: bool,
-    unchecked: str = UPLO_TRIANGLE,
+    unchecked: str | None = UPLO_TRIANGLE,
 ) -> NotHermitianError:
     """Build the error for a matrix whose relative asymmetry exceeds ``tolerance``.
 
     ``asymmetry`` is ``max|A - A^H|`` divided by the norm named in ``reference``; ``unchecked``
-    says what ``fn`` does with ``check_hermitian=False``.
+    says what ``fn`` does with ``check_hermitian=False`` (``None``: ``fn`` has no such option).
     """
     kind = "Hermitian" if is_complex else "symmetric"
+    fixes = "Symmetrize it ((A + A.mH) / 2)"
+    if unchecked is None:
+        fixes += " or use eg.eig for nonsymmetric matrices."
+    else:
+        fixes += (
+            f", use eg.eig for nonsymmetric matrices, or pass check_hermitian=False to {unchecked}."
+        )
     return NotHermitianError(
         f"{fn}: expected a {kind} matrix; received one with relative asymmetry "
-        f"max|A - A^H| / {reference} = {asymmetry:.3g} > {tolerance:.3g}. Symmetrize it "
-        f"((A + A.mH) / 2), use eg.eig for nonsymmetric matrices, or pass "
-        f"check_hermitian=False to {unchecked}."
+        f"max|A - A^H| / {reference} = {asymmetry:.3g} > {tolerance:.3g}. {fixes}"
     )
 
 
 def check_finite_hermitian(
-    A: torch.Tensor, fn: str, hermitian_rtol: float | None, unchecked: str = UPLO_TRIANGLE
+    A: torch.Tensor,
+    fn: str,
+    hermitian_rtol: float | None,
+    unchecked: str | None = UPLO_TRIANGLE,
 ) -> None:
     """Check that ``A`` is finite and, unless ``hermitian_rtol is None``, Hermitian.
 
