@@ -569,7 +569,7 @@ def test_input_errors():
         ({"spectrum_bounds": (0.0, float("inf"))}, "finite"),
         ({"spectrum_bounds": 3.0}, "spectrum_bounds"),
         ({"X0": torch.ones(9, 2, dtype=F64)}, r"\(10, j\)"),  # checked on the dense path too
-        ({"X0": torch.ones(10, 2, dtype=torch.complex128)}, "real initial block"),
+        ({"X0": torch.ones(10, 2, dtype=torch.complex128)}, "real X0 for a real operator"),
     ],
 )
 def test_option_errors(options, match):

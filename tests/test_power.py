@@ -101,7 +101,7 @@ def test_errors():
         eg.power_iteration(A, x0=torch.zeros(3, dtype=F64))
     with pytest.raises(NonFiniteInputError):
         eg.power_iteration(A, x0=torch.tensor([1.0, float("nan"), 0.0], dtype=F64))
-    with pytest.raises(eg.exceptions.InputDTypeError, match="real start vector"):
+    with pytest.raises(eg.exceptions.InputDTypeError, match="real x0 for a real operator"):
         eg.power_iteration(A, x0=torch.ones(3, dtype=torch.complex128))
     assert eg.power_iteration(A, max_iter=1e3).info.converged.all()  # integral float
     for options, match in (

@@ -28,13 +28,8 @@ from ._operator import LinearOperator, Problem, _mm, as_problem
 from ._partial_solver import solve_forward
 from ._rules import _partial as rp
 from ._rules._gauge import fix_gauge as _fix_gauge
-from ._validation import (
-    check_finite,
-    check_integer,
-    check_tolerance,
-    machine_eps,
-)
-from .exceptions import ConvergenceWarning, InputDTypeError, InputError, SplitClusterWarning
+from ._validation import check_integer, check_start, check_tolerance, machine_eps
+from .exceptions import ConvergenceWarning, InputError, SplitClusterWarning
 
 _FN = "eigengrad.eigsh"
 
@@ -105,17 +100,7 @@ def _check_args(p: Problem, which: str, X0: Any, bounds: Any) -> None:
             f"eg.eigh on a dense matrix."
         )
     if X0 is not None:
-        if not isinstance(X0, torch.Tensor) or X0.ndim != 2 or X0.shape[0] != p.n:
-            raise InputError(
-                f"{_FN}: expected an initial block X0 of shape (n, j) = ({p.n}, j), received "
-                f"{getattr(X0, 'shape', type(X0).__name__)}."
-            )
-        if X0.is_complex() and not p.dtype.is_complex:
-            raise InputDTypeError(
-                f"{_FN}: expected a real initial block X0 for a real operator, received dtype "
-                f"{X0.dtype}. Pass X0.real, or make the operator complex."
-            )
-        check_finite(X0.detach(), _FN)
+        check_start(X0, p.n, p.dtype, _FN, "X0")
     if bounds is not None:
         try:
             lo, hi = (float(b) for b in bounds)

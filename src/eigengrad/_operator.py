@@ -86,8 +86,7 @@ class LinearOperator:
         if not square:
             raise InputShapeError(
                 f"{fn}: expected a square shape (n, n) of integers n >= 0, received {shape!r}. "
-                f"Partial "
-                f"eigensolvers need a square Hermitian operator."
+                f"Partial eigensolvers need a square Hermitian operator."
             )
         if dtype not in SUPPORTED_DTYPES:
             raise InputDTypeError(

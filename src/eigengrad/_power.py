@@ -12,8 +12,8 @@ from ._implicit import ImplicitSpec, attach, default_cluster_tolerances, minres_
 from ._lobpcg import random_block
 from ._operator import LinearOperator, as_problem
 from ._rules._gauge import fix_gauge
-from ._validation import check_finite, check_integer, check_tolerance, machine_eps, real_dtype
-from .exceptions import ConvergenceWarning, InputDTypeError, InputError
+from ._validation import check_integer, check_start, check_tolerance, machine_eps, real_dtype
+from .exceptions import ConvergenceWarning, InputError
 
 _FN = "eigengrad.power_iteration"
 
@@ -112,23 +112,13 @@ def power_iteration(
     if x0 is None:
         x = random_block(p.n, 1, p.dtype, p.device, seed)
     else:
-        if not isinstance(x0, torch.Tensor) or x0.shape != (p.n,):
-            raise InputError(
-                f"{_FN}: expected a start vector x0 of shape ({p.n},), received "
-                f"{getattr(x0, 'shape', type(x0).__name__)}."
-            )
-        if x0.is_complex() and not p.dtype.is_complex:
-            raise InputDTypeError(
-                f"{_FN}: expected a real start vector x0 for a real operator, received dtype "
-                f"{x0.dtype}. Pass x0.real, or make the operator complex."
-            )
-        check_finite(x0.detach(), _FN)
-        if p.n and not bool(x0.detach().abs().amax() > 0):
+        x0 = check_start(x0, p.n, p.dtype, _FN, "x0", vector=True)
+        if p.n and not bool(x0.abs().amax() > 0):
             raise InputError(
                 f"{_FN}: expected a nonzero start vector x0, received all zeros. Omit x0 for a "
                 f"seeded random start."
             )
-        x = x0.detach().to(dtype=p.dtype, device=p.device).reshape(-1, 1)
+        x = x0.to(dtype=p.dtype, device=p.device).reshape(-1, 1)
     unrolled = differentiation == "unrolled"
     product = p.matmat if unrolled else p.apply
     x = x / torch.linalg.vector_norm(x)

@@ -149,6 +149,28 @@ def check_finite(A: torch.Tensor, fn: str) -> None:
     )
 
 
+def check_start(
+    X: Any, n: int, dtype: torch.dtype, fn: str, name: str, vector: bool = False
+) -> torch.Tensor:
+    """Validate a start block ``(n, j)`` (a vector ``(n,)`` if ``vector``); return it detached.
+
+    It must be finite, and real when ``dtype`` (the operator's) is real.
+    """
+    expected = f"({n},)" if vector else f"(n, j) = ({n}, j)"
+    if not (isinstance(X, torch.Tensor) and X.ndim == (1 if vector else 2) and X.shape[0] == n):
+        raise InputError(
+            f"{fn}: expected a start {'vector' if vector else 'block'} {name} of shape "
+            f"{expected}, received {getattr(X, 'shape', type(X).__name__)}."
+        )
+    if X.is_complex() and not dtype.is_complex:
+        raise InputDTypeError(
+            f"{fn}: expected a real {name} for a real operator, received dtype {X.dtype}. Pass "
+            f"{name}.real, or make the operator complex."
+        )
+    check_finite(X.detach(), fn)
+    return X.detach()
+
+
 UPLO_TRIANGLE = "read only the UPLO triangle, as torch.linalg.eigh does"
 HERMITIAN_PART = "use its Hermitian part (A + A^H) / 2"
 
