@@ -1,5 +1,6 @@
 """Bad input raises typed errors whose messages say what, what was received, and how to fix."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -91,3 +92,32 @@ def test_errors_are_also_builtin_exception_types():
     assert issubclass(InputDTypeError, TypeError)
     assert issubclass(eg.GaugeDependenceError, ArithmeticError)
     assert issubclass(eg.GaugeDependenceWarning, UserWarning)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(3, 3), (np.int64(3), 3), (torch.tensor(3), 3), (1e4, 10_000), (np.float64(2.0), 2)],
+)
+def test_integer_options_accept_integer_like_values(value, expected):
+    from eigengrad._validation import check_integer
+
+    assert check_integer(value, "max_iter", "f", 0) == expected
+
+
+@pytest.mark.parametrize(
+    "value", [True, 2.5, float("nan"), float("inf"), "3", None, torch.tensor(2.0), -1]
+)
+def test_integer_options_reject_the_rest(value):
+    from eigengrad._validation import check_integer
+
+    with pytest.raises(InputError, match=r"integer max_iter >= 0, received max_iter="):
+        check_integer(value, "max_iter", "f", 0)
+
+
+@pytest.mark.parametrize("value", [0.0, -1e-8, float("nan"), float("inf"), "tight", None])
+def test_tolerances_are_finite_and_positive(value):
+    from eigengrad._validation import check_tolerance
+
+    with pytest.raises(InputError, match="finite positive tol"):
+        check_tolerance(value, "tol", "f")
+    assert check_tolerance(np.float32(1e-6), "tol", "f") == pytest.approx(1e-6)
