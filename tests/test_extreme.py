@@ -8,7 +8,14 @@ import pytest
 import torch
 
 import eigengrad as eg
-from eigengrad.exceptions import DomainError, InputError, InputShapeError, SubgradientWarning
+from eigengrad.exceptions import (
+    DomainError,
+    InputDTypeError,
+    InputError,
+    InputShapeError,
+    NonFiniteInputError,
+    SubgradientWarning,
+)
 from eigengrad.testing import matrix_with_spectrum, random_unitary, relative_error
 
 with warnings.catch_warnings():  # torch 2.13 deprecation chatter on torch.func.jvp's first use
@@ -146,3 +153,26 @@ def test_bad_inputs():
         eg.rayleigh_quotient(A, torch.ones(3, 2, dtype=F64))
     with pytest.raises(InputShapeError, match="expected X of shape"):
         eg.rayleigh_quotient(A, torch.ones(4, dtype=F64))
+
+
+def test_rayleigh_quotient_input_checks_and_scaling():
+    A = torch.diag(torch.tensor([1.0, 2.0, 3.0], dtype=F64))
+    # the quotient depends on the span only: huge and tiny vectors used to give NaN or a
+    # "zero vector" error
+    for scale in (1e200, 1e-200):
+        x = torch.tensor([scale, 0.0, 0.0], dtype=F64, requires_grad=True)
+        value = eg.rayleigh_quotient(A, x)
+        assert float(value.detach()) == 1.0
+        value.backward()
+        assert bool(torch.isfinite(x.grad).all())
+    X = torch.tensor([[1e300, 0.0], [0.0, 1e-300], [0.0, 0.0]], dtype=F64)
+    assert float(eg.rayleigh_quotient(A, X)) == pytest.approx(3.0)
+    with pytest.raises(NonFiniteInputError):
+        eg.rayleigh_quotient(A * float("nan"), torch.ones(3, dtype=F64))
+    with pytest.raises(NonFiniteInputError):
+        eg.rayleigh_quotient(A, torch.tensor([1.0, float("nan"), 0.0], dtype=F64))
+    for dtype in (torch.float16, torch.bool, torch.int64):
+        with pytest.raises(InputDTypeError):
+            eg.rayleigh_quotient(A.to(dtype), torch.ones(3).to(dtype))
+    with pytest.raises(DomainError, match="zero vector"):
+        eg.rayleigh_quotient(torch.zeros(0, 0, dtype=F64), torch.zeros(0, dtype=F64))

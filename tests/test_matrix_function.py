@@ -375,3 +375,47 @@ def test_third_order_forward_raises(name):
         hess = torch.func.hessian(loss)
         fd = (hess(A + h * E) - hess(A - h * E)) / (2 * h)
         assert relative_error((third(A) * E).sum(dim=(-2, -1)), fd) < 1e-6
+
+
+@pytest.mark.parametrize(
+    ("spectrum", "p"), [((10.0, 2.0), 400.0), ((1e-2, 2.0), -400.0), ((3.0, -2.0), 700.0)]
+)
+def test_powm_overflow_raises(spectrum, p):
+    # x^p beyond the largest float used to come back as inf and NaN entries, silently
+    A = torch.diag(torch.tensor(spectrum, dtype=F64))
+    with pytest.raises(DomainError, match=r"overflows 1\.8e\+308 at eigenvalue"):
+        eg.powm(A, p)
+    eg.powm(A, p / 10)  # representable: no error
+
+
+def test_expm_just_below_overflow_is_finite():
+    # e^709.5 = 1.355e308 is representable; the Hermitian symmetrisation (X + X^H) / 2 used to
+    # overflow on the way. Also through a rotation (off-diagonal entries near the limit).
+    A = torch.tensor([[709.5]], dtype=F64)
+    assert float(eg.expm(A)) == pytest.approx(1.3550e308, rel=1e-4)
+    Q = torch.linalg.qr(torch.randn(3, 3, dtype=F64, generator=torch.Generator().manual_seed(2)))[0]
+    B = Q @ torch.diag(torch.tensor([709.5, 1.0, 0.0], dtype=F64)) @ Q.T
+    Y = eg.expm(B)
+    assert bool(torch.isfinite(Y).all())
+    ref = Q @ torch.diag(torch.tensor([709.5, 1.0, 0.0], dtype=F64).exp()) @ Q.T
+    assert relative_error(Y, ref) < 1e-12
+
+
+@pytest.mark.parametrize(
+    ("bounds", "match"),
+    [
+        ({"min": float("nan")}, "finite or -inf"),
+        ({"max": float("nan")}, "finite or inf"),
+        ({"min": "1"}, "received min='1'"),
+        ({"min": float("inf")}, "finite or -inf"),
+        ({"max": float("-inf")}, "finite or inf"),
+    ],
+)
+def test_clamp_bounds_are_validated(bounds, match):
+    # a NaN bound used to give an all-NaN matrix and a misleading backward error
+    A = torch.diag(torch.tensor([1.0, 2.0, 3.0], dtype=F64))
+    with pytest.raises(InputError, match=match):
+        eg.clamp_eigenvalues(A, **bounds)
+    torch.testing.assert_close(
+        eg.clamp_eigenvalues(A, min=float("-inf"), max=2.5), eg.clamp_eigenvalues(A, max=2.5)
+    )

@@ -148,3 +148,11 @@ def test_bad_selections():
         eg.spectral_projector(A, indices=(2, 1))
     with pytest.raises(InputError, match="low <= high"):
         eg.spectral_projector(A, interval=(2.0, 1.0))
+
+
+@pytest.mark.parametrize("selection", [{"indices": (0, 1)}, {"interval": (0.0, 1.5)}])
+def test_largest_only_with_k(selection):
+    # largest=True was silently ignored with indices or interval
+    A = torch.diag(torch.tensor([1.0, 2.0, 3.0], dtype=F64))
+    with pytest.raises(InputError, match="largest=True applies to k"):
+        eg.spectral_projector(A, largest=True, **selection)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import eigengrad as eg
-from eigengrad.exceptions import InputShapeError, SubgradientWarning
+from eigengrad.exceptions import InputError, InputShapeError, SubgradientWarning
 from eigengrad.testing import directional_fd, nonnormal_with_spectrum, relative_error
 
 with warnings.catch_warnings():  # torch's forward-AD decompositions warn once on first import
@@ -89,3 +89,34 @@ def test_gradcheck_and_jacobians():
         assert torch.autograd.gradgradcheck(f, (A,))
         B = A.detach().real
         assert relative_error(torch.func.jacfwd(f)(B), torch.func.jacrev(f)(B)) < 1e-12
+
+
+@pytest.mark.parametrize("fn", [eg.spectral_radius, eg.spectral_abscissa])
+def test_value_is_the_maximum_whatever_the_tie_tolerance(fn):
+    # near-ties within the tolerance share the gradient, not the value (it used to be their
+    # mean: 2.95 here)
+    A = torch.diag(torch.tensor([1.0, 2.9, 3.0], dtype=torch.float64)).requires_grad_()
+    with pytest.warns(SubgradientWarning, match="attained by 2 distinct eigenvalues"):
+        value = fn(A, rtol=0.05)
+    assert float(value.detach()) == 3.0
+    value.backward()
+    torch.testing.assert_close(
+        A.grad.diagonal(), torch.tensor([0.0, 0.5, 0.5], dtype=torch.float64)
+    )
+
+
+@pytest.mark.parametrize("fn", [eg.spectral_radius, eg.spectral_abscissa, eg.eigvals])
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("rtol", float("nan")),
+        ("rtol", -1.0),
+        ("atol", -1.0),
+        ("atol", "0"),
+        ("defective_rtol", -1.0),
+    ],
+)
+def test_tolerances_are_validated(fn, option, value):
+    A = torch.diag(torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64))
+    with pytest.raises(InputError, match=rf"finite {option} >= 0"):
+        fn(A, **{option: value})

@@ -42,3 +42,11 @@ def test_log_det_hessian_at_identity_and_domain():
         eg.trace_function(-eye, torch.log)
     batch = torch.stack([eye, 2 * eye])
     assert eg.trace_function(batch, torch.log).shape == (2,)
+
+
+def test_backward_domain_error_names_the_derivative():
+    # x log x is finite at 0, its derivative is not: the message used to blame f
+    Z = torch.diag(torch.tensor([0.0, 1.0, 2.0], dtype=F64)).requires_grad_()
+    value = eg.trace_function(Z, lambda x: torch.special.xlogy(x, x))
+    with pytest.raises(DomainError, match=r"f' is not finite at eigenvalue 0"):
+        value.backward()

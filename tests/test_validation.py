@@ -121,3 +121,15 @@ def test_tolerances_are_finite_and_positive(value):
     with pytest.raises(InputError, match="finite positive tol"):
         check_tolerance(value, "tol", "f")
     assert check_tolerance(np.float32(1e-6), "tol", "f") == pytest.approx(1e-6)
+
+
+@pytest.mark.parametrize("fn", [eg.eigh, eg.eigvalsh, eg.lambda_max, eg.sum_largest])
+@pytest.mark.parametrize(
+    ("option", "value"), [("rtol", float("nan")), ("rtol", -1e-3), ("atol", -1.0)]
+)
+def test_cluster_tolerances_are_validated(fn, option, value):
+    # a negative or NaN tolerance used to be accepted (or to fail later with a raw TypeError)
+    A = torch.diag(torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64))
+    args = (1,) if fn is eg.sum_largest else ()
+    with pytest.raises(InputError, match=rf"finite {option} >= 0"):
+        fn(A, *args, **{option: value})

@@ -22,7 +22,7 @@ from ._inspect import cache_forward_signature, inspect
 from ._nested_forward import guard_nested_forward
 from ._rules import _clusters as rc
 from ._rules import _eig as rules
-from ._validation import check_finite_hermitian, check_square, machine_eps
+from ._validation import check_finite_hermitian, check_nonnegative, check_square, machine_eps
 
 # Up to this order the condition numbers are exact (V^{-1} is formed); above it they are
 # estimated from V^{-1} G with a fixed k-column probe G (O(n^2 k), within a small factor).
@@ -80,11 +80,19 @@ def _options(
         )
     eps = machine_eps(A.dtype)
     return _Options(
-        rtol=rc.default_rtol(A.shape[-1], eps) if rtol is None else float(rtol),
-        atol=float(atol),
+        rtol=(
+            rc.default_rtol(A.shape[-1], eps)
+            if rtol is None
+            else check_nonnegative(rtol, "rtol", fn)
+        ),
+        atol=check_nonnegative(atol, "atol", fn),
         gauge=gauge,  # type: ignore[arg-type]
         defective=defective,  # type: ignore[arg-type]
-        defective_rtol=DEFECTIVE_RTOL if defective_rtol is None else float(defective_rtol),
+        defective_rtol=(
+            DEFECTIVE_RTOL
+            if defective_rtol is None
+            else check_nonnegative(defective_rtol, "defective_rtol", fn)
+        ),
         kappa_max=1 / math.sqrt(eps),
         fn=fn,
     )

@@ -21,6 +21,7 @@ from ._rules import _eigh as re
 from ._rules._gauge import fix_gauge as _fix_gauge
 from ._validation import (
     check_finite,
+    check_nonnegative,
     check_square,
     check_uplo,
     default_hermitian_rtol,
@@ -76,8 +77,12 @@ def _options(
     eps = machine_eps(A.dtype)
     return _Options(
         UPLO=UPLO,
-        rtol=rc.default_rtol(A.shape[-1], eps) if rtol is None else float(rtol),
-        atol=float(atol),
+        rtol=(
+            rc.default_rtol(A.shape[-1], eps)
+            if rtol is None
+            else check_nonnegative(rtol, "rtol", fn)
+        ),
+        atol=check_nonnegative(atol, "atol", fn),
         gauge=gauge,  # type: ignore[arg-type]
         hermitian_rtol=default_hermitian_rtol(A.dtype) if check_hermitian else None,
         fn=fn,

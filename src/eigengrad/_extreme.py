@@ -15,7 +15,8 @@ import torch
 
 from . import _eigh
 from ._inspect import is_transformed
-from .exceptions import DomainError, InputError, InputShapeError
+from ._validation import SUPPORTED_DTYPES, check_finite
+from .exceptions import DomainError, InputDTypeError, InputError, InputShapeError
 
 
 def _eigenvalues(
@@ -272,8 +273,9 @@ def rayleigh_quotient(A: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     ------
     DomainError
         ``x = 0`` or rank-deficient ``X`` (checked outside ``torch.func`` transforms).
-    InputShapeError
-        Incompatible shapes.
+    InputShapeError, InputDTypeError, NonFiniteInputError
+        Incompatible shapes, unsupported dtypes, NaN or infinite entries (the last checked
+        outside ``torch.func`` transforms).
 
     Notes
     -----
@@ -304,19 +306,35 @@ def rayleigh_quotient(A: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
             f"{fn}: expected X of shape (..., {n}) (a vector) or (..., {n}, k) (a block) for A "
             f"of shape {tuple(A.shape)}; received {tuple(X.shape)}."
         )
+    for name, T in (("A", A), ("X", X)):
+        if T.dtype not in SUPPORTED_DTYPES:
+            raise InputDTypeError(
+                f"{fn}: expected {name} of dtype float32, float64, complex64 or complex128, "
+                f"received {T.dtype}. Cast it, e.g. {name}.to(torch.float64)."
+            )
     Ah = (A + A.mH) / 2
     Xb = X if block else X.unsqueeze(-1)
     dtype = torch.promote_types(Ah.dtype, Xb.dtype)
     Ah, Xb = Ah.to(dtype), Xb.to(dtype)
+    # The quotient depends only on the span: columns scaled to unit max-norm (a constant
+    # scaling, exact in the gradient too) keep X^H X from overflowing or underflowing.
+    what = "zero vector x" if not block else "X without full column rank"
+    singular = (
+        f"{fn}: the Rayleigh quotient is undefined for a {what} (X^H X is singular). Pass "
+        "non-zero vectors / linearly independent columns (orthonormalise X with torch.linalg.qr "
+        "first)."
+    )
+    if n == 0 and Xb.shape[-1]:
+        raise DomainError(singular)
+    if n:
+        scale = Xb.detach().abs().amax(-2, keepdim=True)
+        Xb = Xb / torch.where(scale > 0, scale, 1).to(dtype)
     gram = Xb.mH @ Xb
     if not is_transformed(A, X) and Xb.numel():
+        check_finite(A.detach(), fn)
+        check_finite(X.detach(), fn)
         info = torch.linalg.cholesky_ex(gram).info
         if bool((info != 0).any()):
-            what = "zero vector x" if not block else "X without full column rank"
-            raise DomainError(
-                f"{fn}: the Rayleigh quotient is undefined for a {what} (X^H X is singular). "
-                "Pass non-zero vectors / linearly independent columns (orthonormalise X with "
-                "torch.linalg.qr first)."
-            )
+            raise DomainError(singular)
     value = torch.linalg.solve(gram, Xb.mH @ Ah @ Xb).diagonal(dim1=-2, dim2=-1).sum(-1)
     return value.real

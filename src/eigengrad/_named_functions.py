@@ -16,6 +16,7 @@ import torch
 from ._matrix_function import apply_spectral
 from ._rules import _divided_differences as rd
 from ._spectral_function import SpectralFunction, check_positive, locate
+from ._validation import real_number
 from .exceptions import DomainError, InputError
 
 
@@ -101,6 +102,15 @@ class PowerFunction(SpectralFunction):
                     "spectrum (A + s I) or regularise, e.g. eg.clamp_eigenvalues(A, min=1e-6) "
                     "for a positive semidefinite A."
                 )
+        bad = ~torch.isfinite(self.values(w, w))
+        if bool(bad.any()):
+            value, i, location, count = locate(w, bad)
+            raise DomainError(
+                f"{self.name}: {what} overflows {torch.finfo(w.dtype).max:.3g} at eigenvalue "
+                f"{value:.6g} (index {i}){location}; {count} eigenvalue(s) affected. Scale the "
+                f"matrix first (powm(A / s) = s^-p powm(A)), work in a wider dtype, or clamp its "
+                "spectrum with eg.clamp_eigenvalues(A, min=..., max=...)."
+            )
         return (w,)
 
     def values(self, w: torch.Tensor, aux: torch.Tensor) -> torch.Tensor:
@@ -398,8 +408,19 @@ def clamp_eigenvalues(
             "eigengrad.clamp_eigenvalues: expected at least one of min=..., max=...; received "
             "neither (the result would be A itself)."
         )
-    low = -math.inf if min is None else float(min)
-    high = math.inf if max is None else float(max)
+    bounds = []
+    for name, value in (("min", min), ("max", max)):
+        bound = real_number(value)
+        unbounded = bound == (-math.inf if name == "min" else math.inf)  # the same as None
+        if value is not None and not (math.isfinite(bound) or unbounded):
+            raise InputError(
+                f"eigengrad.clamp_eigenvalues: expected a real {name}, finite or "
+                f"{'-' if name == 'min' else ''}inf (or None for no bound); received "
+                f"{name}={value!r}."
+            )
+        bounds.append(bound)
+    low = -math.inf if min is None else bounds[0]
+    high = math.inf if max is None else bounds[1]
     if low > high:
         raise InputError(
             f"eigengrad.clamp_eigenvalues: expected min <= max; received min={low}, max={high}."

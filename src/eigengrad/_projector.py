@@ -124,6 +124,7 @@ class Selection(SpectralFunction):
 def _check_selection(
     n: int,
     k: int | None,
+    largest: bool,
     indices: tuple[int, int] | None,
     interval: tuple[float, float] | None,
 ) -> None:
@@ -132,6 +133,11 @@ def _check_selection(
         raise InputError(
             f"{_NAME}: expected exactly one selection, k=..., indices=(start, stop) or "
             f"interval=(low, high); received {given}."
+        )
+    if largest and k is None:
+        raise InputError(
+            f"{_NAME}: largest=True applies to k=... only; indices and interval select in "
+            f"ascending order (the largest k of n: indices=(n - k, n))."
         )
     if k is not None and (isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= n):
         raise InputError(f"{_NAME}: expected an integer 0 <= k <= n = {n}; received k={k!r}.")
@@ -219,6 +225,6 @@ def spectral_projector(
     eigengrad.exceptions.SplitClusterError: eigengrad.spectral_projector: the selection splits ...
     """
     n = A.shape[-1] if isinstance(A, torch.Tensor) and A.ndim >= 2 else 0
-    _check_selection(n, k, indices, interval)
+    _check_selection(n, k, largest, indices, interval)
     spec = Selection(k, largest, indices, interval, rtol, atol)
     return apply_spectral(A, spec, UPLO, check_hermitian)

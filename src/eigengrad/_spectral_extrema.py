@@ -83,7 +83,10 @@ def _extremum(
         fn=fn,
         quantity=quantity,
     )
-    return (weights * key).sum(-1)
+    # the value is the maximum itself (a weighted mean of near-ties would depend on the tie
+    # tolerance); its derivative is the averaged subgradient of the maximisers
+    mean = (weights * key).sum(-1)
+    return key.detach().amax(-1) + (mean - mean.detach())
 
 
 def spectral_radius(

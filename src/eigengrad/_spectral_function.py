@@ -145,6 +145,7 @@ class ScalarFunction(SpectralFunction):
         *,
         name: str = "eigengrad.matrix_function",
         higher: tuple[Elementwise | None, ...] = (),
+        label: str = "f",
     ) -> None:
         if not callable(f):
             raise InputError(
@@ -156,6 +157,7 @@ class ScalarFunction(SpectralFunction):
         self.d2f = d2f if d2f is not None else derivative(self.df)
         self.higher = higher
         self.name = name
+        self.label = label  # "f", or "f'" for the derivative a trace's backward applies
 
     def prepare(self, w: torch.Tensor) -> tuple[torch.Tensor]:
         fw = self.f(w)
@@ -174,9 +176,10 @@ class ScalarFunction(SpectralFunction):
         if bool(bad.any()):
             value, i, location, count = locate(w, bad)
             raise DomainError(
-                f"{self.name}: f is not finite at eigenvalue {value:.6g} (index {i}){location}; "
-                f"{count} eigenvalue(s) outside the domain of f. Shift the matrix (A + s I) or "
-                "clamp its spectrum first (eg.clamp_eigenvalues(A, min=..., max=...))."
+                f"{self.name}: {self.label} is not finite at eigenvalue {value:.6g} (index {i})"
+                f"{location}; {count} eigenvalue(s) outside the domain of {self.label}. Shift the "
+                "matrix (A + s I) or clamp its spectrum first (eg.clamp_eigenvalues(A, min=..., "
+                "max=...))."
             )
         return (w,)
 
@@ -192,7 +195,9 @@ class ScalarFunction(SpectralFunction):
 
     def derivative(self) -> SpectralFunction:
         d3f = self.higher[0] if self.higher else None
-        return ScalarFunction(self.df, self.d2f, d3f, name=self.name, higher=self.higher[1:])
+        return ScalarFunction(
+            self.df, self.d2f, d3f, name=self.name, higher=self.higher[1:], label=self.label + "'"
+        )
 
 
 def check_positive(w: torch.Tensor, name: str, strict: bool, what: str) -> None:

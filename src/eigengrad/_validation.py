@@ -120,12 +120,19 @@ def check_integer(value: Any, name: str, fn: str, minimum: int | None = None) ->
     return number
 
 
+def real_number(value: Any) -> float:
+    """``float(value)`` for a real number (not a string or bool), else NaN."""
+    if isinstance(value, (str, bytes, bool)):
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def check_tolerance(value: Any, name: str, fn: str) -> float:
     """``value`` as a ``float`` if it is a finite positive real number, else InputError."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
+    number = real_number(value)
     if not (math.isfinite(number) and number > 0):
         raise InputError(
             f"{fn}: expected a finite positive {name}, received {name}={value!r}. Omit it for "
@@ -147,6 +154,17 @@ def check_finite(A: torch.Tensor, fn: str) -> None:
         f"{tuple(A.shape)}. Check the computation that produced A; eigengrad never returns "
         f"NaN silently."
     )
+
+
+def check_nonnegative(value: Any, name: str, fn: str) -> float:
+    """``value`` as a ``float`` if it is a finite real number ``>= 0``, else InputError."""
+    number = real_number(value)
+    if not (math.isfinite(number) and number >= 0):
+        raise InputError(
+            f"{fn}: expected a finite {name} >= 0, received {name}={value!r}. Omit it for the "
+            f"default."
+        )
+    return number
 
 
 def check_start(
