@@ -30,7 +30,7 @@ from ._spectral_function import Elementwise, ScalarFunction, SpectralFunction
 def _herm(X: torch.Tensor) -> torch.Tensor:
     # halves first: (X + X^H) / 2 overflows for entries above half the largest float (expm of
     # an eigenvalue in (709, 709.78]); halving is exact, so the results are otherwise the same
-    return X / 2 + X.mH / 2
+    return torch.add(X * 0.5, X.mH, alpha=0.5)
 
 
 def _to_eigenbasis(V: torch.Tensor, X: torch.Tensor) -> torch.Tensor:

@@ -131,7 +131,8 @@ def spectral_radius(
     ``dρ = Re(conj(λ) u^H dA v) / |λ|`` (``u^H v = 1``); VJP ``gA = V^{-H} diag(gw) V^H`` with
     ``gw = λ / |λ|`` on the maximiser (``Re`` for real ``A``). For a real ``A`` the pair
     ``λ, conj(λ)`` contributes complex-conjugate terms, so averaging over it is exact. At ties
-    the cotangent is averaged over the maximisers. ``ρ`` is not differentiable where ``ρ = 0``.
+    (maximisers within the tolerance) the cotangent is averaged over the maximisers; the value
+    is the maximum itself. ``ρ`` is not differentiable where ``ρ = 0``.
 
     References
     ----------
