@@ -15,7 +15,7 @@ import torch
 
 from ._matrix_function import apply_spectral
 from ._rules import _divided_differences as rd
-from ._spectral_function import SpectralFunction, check_positive, locate
+from ._spectral_function import SpectralFunction, check_positive, check_values, locate
 from ._validation import real_number
 from .exceptions import DomainError, InputError
 
@@ -26,15 +26,13 @@ class ExpFunction(SpectralFunction):
     name = "eigengrad.expm"
 
     def prepare(self, w: torch.Tensor) -> tuple[torch.Tensor]:
-        bad = ~torch.isfinite(torch.exp(w))
-        if bool(bad.any()):
-            value, i, location, count = locate(w, bad)
-            raise DomainError(
-                f"{self.name}: exp overflows {torch.finfo(w.dtype).max:.3g} at eigenvalue "
-                f"{value:.6g} (index {i}){location}; {count} eigenvalue(s) affected. Shift the "
-                f"spectrum down (expm(A - s I) = e^-s expm(A)), work in a wider dtype, or clamp "
-                "it first with eg.clamp_eigenvalues(A, max=...)."
-            )
+        check_values(
+            torch.exp(w),
+            w,
+            f"{self.name}: exp overflows {torch.finfo(w.dtype).max:.3g}",
+            "Shift the spectrum down (expm(A - s I) = e^-s expm(A)), work in a wider dtype, or "
+            "clamp it first with eg.clamp_eigenvalues(A, max=...).",
+        )
         return (w,)
 
     def values(self, w: torch.Tensor, aux: torch.Tensor) -> torch.Tensor:
@@ -102,15 +100,13 @@ class PowerFunction(SpectralFunction):
                     "spectrum (A + s I) or regularise, e.g. eg.clamp_eigenvalues(A, min=1e-6) "
                     "for a positive semidefinite A."
                 )
-        bad = ~torch.isfinite(self.values(w, w))
-        if bool(bad.any()):
-            value, i, location, count = locate(w, bad)
-            raise DomainError(
-                f"{self.name}: {what} overflows {torch.finfo(w.dtype).max:.3g} at eigenvalue "
-                f"{value:.6g} (index {i}){location}; {count} eigenvalue(s) affected. Scale the "
-                f"matrix first (powm(A / s) = s^-p powm(A)), work in a wider dtype, or clamp its "
-                "spectrum with eg.clamp_eigenvalues(A, min=..., max=...)."
-            )
+        check_values(
+            self.values(w, w),
+            w,
+            f"{self.name}: {what} overflows {torch.finfo(w.dtype).max:.3g}",
+            "Scale the matrix first (powm(A / s) = s^-p powm(A)), work in a wider dtype, or "
+            "clamp its spectrum with eg.clamp_eigenvalues(A, min=..., max=...).",
+        )
         return (w,)
 
     def values(self, w: torch.Tensor, aux: torch.Tensor) -> torch.Tensor:

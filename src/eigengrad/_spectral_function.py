@@ -172,15 +172,13 @@ class ScalarFunction(SpectralFunction):
                 f"{self.name}: f must be real-valued on real eigenvalues (the result must be "
                 "Hermitian); it returned a complex tensor."
             )
-        bad = ~torch.isfinite(fw)
-        if bool(bad.any()):
-            value, i, location, count = locate(w, bad)
-            raise DomainError(
-                f"{self.name}: {self.label} is not finite at eigenvalue {value:.6g} (index {i})"
-                f"{location}; {count} eigenvalue(s) outside the domain of {self.label}. Shift the "
-                "matrix (A + s I) or clamp its spectrum first (eg.clamp_eigenvalues(A, min=..., "
-                "max=...))."
-            )
+        check_values(
+            fw,
+            w,
+            f"{self.name}: {self.label} is not finite",
+            f"They lie outside the domain of {self.label}: shift the matrix (A + s I) or clamp "
+            "its spectrum first (eg.clamp_eigenvalues(A, min=..., max=...)).",
+        )
         return (w,)
 
     def values(self, w: torch.Tensor, aux: torch.Tensor) -> torch.Tensor:
@@ -215,4 +213,18 @@ def check_positive(w: torch.Tensor, name: str, strict: bool, what: str) -> None:
             f"{location}, {count} eigenvalue(s) outside the domain. Shift the spectrum "
             f"(A + s I with s > {-value:.3g}) or clamp it first, e.g. "
             f"eg.clamp_eigenvalues(A, min={'1e-6' if strict else '0.0'})."
+        )
+
+
+def check_values(fw: torch.Tensor, w: torch.Tensor, problem: str, fix: str) -> None:
+    """Raise :class:`DomainError` where ``fw = f(w)`` is not finite.
+
+    The message reads ``"{problem} at eigenvalue ... (index ...); ... affected. {fix}"``.
+    """
+    bad = ~torch.isfinite(fw)
+    if bool(bad.any()):
+        value, i, location, count = locate(w, bad)
+        raise DomainError(
+            f"{problem} at eigenvalue {value:.6g} (index {i}){location}; {count} eigenvalue(s) "
+            f"affected. {fix}"
         )
