@@ -564,8 +564,8 @@ def test_input_errors():
         ({"max_iter": 0}, "max_iter >= 1"),
         ({"adjoint_max_iter": "many"}, "adjoint_max_iter"),
         ({"seed": None}, "integer seed"),
-        ({"rtol": -1.0}, "finite rtol >= 0"),
-        ({"atol": float("nan")}, "finite atol >= 0"),
+        ({"rtol": -1.0}, "real rtol >= 0"),
+        ({"atol": float("nan")}, "real atol >= 0"),
         ({"spectrum_bounds": (5.0, 1.0)}, "lo < hi"),
         ({"spectrum_bounds": (5.0, 5.0)}, "lo < hi"),  # Chebyshev divides by hi - lo
         ({"spectrum_bounds": (0.0, float("inf"))}, "finite"),

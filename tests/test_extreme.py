@@ -176,3 +176,6 @@ def test_rayleigh_quotient_input_checks_and_scaling():
             eg.rayleigh_quotient(A.to(dtype), torch.ones(3).to(dtype))
     with pytest.raises(DomainError, match="zero vector"):
         eg.rayleigh_quotient(torch.zeros(0, 0, dtype=F64), torch.zeros(0, dtype=F64))
+    # an integer or bool indicator vector takes A's dtype
+    assert float(eg.rayleigh_quotient(A, torch.tensor([0, 1, 1]))) == 2.5
+    assert float(eg.rayleigh_quotient(A, torch.tensor([False, True, True]))) == 2.5

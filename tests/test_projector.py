@@ -156,3 +156,10 @@ def test_largest_only_with_k(selection):
     A = torch.diag(torch.tensor([1.0, 2.0, 3.0], dtype=F64))
     with pytest.raises(InputError, match="largest=True applies to k"):
         eg.spectral_projector(A, largest=True, **selection)
+
+
+@pytest.mark.parametrize(("option", "value"), [("rtol", -1.0), ("atol", float("nan"))])
+def test_tolerances_are_validated(option, value):
+    A = torch.diag(torch.tensor([1.0, 2.0, 3.0], dtype=F64))
+    with pytest.raises(InputError, match=rf"real {option} >= 0"):
+        eg.spectral_projector(A, 1, **{option: value})

@@ -306,15 +306,15 @@ def rayleigh_quotient(A: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
             f"{fn}: expected X of shape (..., {n}) (a vector) or (..., {n}, k) (a block) for A "
             f"of shape {tuple(A.shape)}; received {tuple(X.shape)}."
         )
-    for name, T in (("A", A), ("X", X)):
-        if T.dtype not in SUPPORTED_DTYPES:
-            raise InputDTypeError(
-                f"{fn}: expected {name} of dtype float32, float64, complex64 or complex128, "
-                f"received {T.dtype}. Cast it, e.g. {name}.to(torch.float64)."
-            )
+    dtype = torch.promote_types(A.dtype, X.dtype)  # integer or bool X: A's dtype
+    if A.dtype not in SUPPORTED_DTYPES or dtype not in SUPPORTED_DTYPES:
+        raise InputDTypeError(
+            f"{fn}: expected A of dtype float32, float64, complex64 or complex128 and X of a "
+            f"dtype that promotes with it to one of those, received {A.dtype} and {X.dtype}. "
+            f"Cast them, e.g. A.to(torch.float64)."
+        )
     Ah = (A + A.mH) / 2
     Xb = X if block else X.unsqueeze(-1)
-    dtype = torch.promote_types(Ah.dtype, Xb.dtype)
     Ah, Xb = Ah.to(dtype), Xb.to(dtype)
     # The quotient depends only on the span: columns scaled to unit max-norm (a constant
     # scaling, exact in the gradient too) keep X^H X from overflowing or underflowing.

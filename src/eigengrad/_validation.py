@@ -157,11 +157,14 @@ def check_finite(A: torch.Tensor, fn: str) -> None:
 
 
 def check_nonnegative(value: Any, name: str, fn: str) -> float:
-    """``value`` as a ``float`` if it is a finite real number ``>= 0``, else InputError."""
+    """``value`` as a ``float`` if it is a real number ``>= 0`` (``inf`` included).
+
+    Anything else (NaN, negative, strings, bools) raises InputError.
+    """
     number = real_number(value)
-    if not (math.isfinite(number) and number >= 0):
+    if not number >= 0:  # NaN fails too
         raise InputError(
-            f"{fn}: expected a finite {name} >= 0, received {name}={value!r}. Omit it for the "
+            f"{fn}: expected a real {name} >= 0, received {name}={value!r}. Omit it for the "
             f"default."
         )
     return number
