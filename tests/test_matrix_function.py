@@ -419,3 +419,13 @@ def test_clamp_bounds_are_validated(bounds, match):
     torch.testing.assert_close(
         eg.clamp_eigenvalues(A, min=float("-inf"), max=2.5), eg.clamp_eigenvalues(A, max=2.5)
     )
+
+
+def test_powm_exponent_as_numpy_scalar():
+    import numpy as np
+
+    A = torch.diag(torch.tensor([2.0, 3.0], dtype=F64))
+    torch.testing.assert_close(eg.powm(A, np.int64(2)), eg.powm(A, 2))
+    torch.testing.assert_close(eg.powm(A, np.float32(0.5)), eg.sqrtm(A))
+    with pytest.raises(InputError, match="finite real exponent"):
+        eg.powm(A, torch.tensor(2.0))

@@ -10,6 +10,7 @@ its domain and raises :class:`DomainError` outside it.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -346,9 +347,10 @@ def powm(
     tensor([[ 8.,  0.],
             [ 0., 27.]], dtype=torch.float64)
     """
-    if not isinstance(p, (int, float)) or isinstance(p, bool) or not math.isfinite(p):
+    # numbers.Real covers NumPy scalars; a tensor exponent is refused (p is not differentiated)
+    if not isinstance(p, numbers.Real) or isinstance(p, bool) or not math.isfinite(p):
         raise InputError(f"eigengrad.powm: expected a finite real exponent p; received {p!r}.")
-    return apply_spectral(A, PowerFunction(p), UPLO, check_hermitian)
+    return apply_spectral(A, PowerFunction(float(p)), UPLO, check_hermitian)
 
 
 def clamp_eigenvalues(
