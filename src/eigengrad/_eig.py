@@ -22,7 +22,13 @@ from ._inspect import cache_forward_signature, inspect
 from ._nested_forward import guard_nested_forward
 from ._rules import _clusters as rc
 from ._rules import _eig as rules
-from ._validation import check_finite_hermitian, check_nonnegative, check_square, machine_eps
+from ._validation import (
+    check_cluster_tolerances,
+    check_finite_hermitian,
+    check_nonnegative,
+    check_square,
+    machine_eps,
+)
 
 # Up to this order the condition numbers are exact (V^{-1} is formed); above it they are
 # estimated from V^{-1} G with a fixed k-column probe G (O(n^2 k), within a small factor).
@@ -79,13 +85,10 @@ def _options(
             f"{fn}: expected defective='warn' or defective='raise', received {defective!r}."
         )
     eps = machine_eps(A.dtype)
+    rtol, atol = check_cluster_tolerances(rtol, atol, fn)
     return _Options(
-        rtol=(
-            rc.default_rtol(A.shape[-1], eps)
-            if rtol is None
-            else check_nonnegative(rtol, "rtol", fn)
-        ),
-        atol=check_nonnegative(atol, "atol", fn),
+        rtol=rc.default_rtol(A.shape[-1], eps) if rtol is None else rtol,
+        atol=atol,
         gauge=gauge,  # type: ignore[arg-type]
         defective=defective,  # type: ignore[arg-type]
         defective_rtol=(

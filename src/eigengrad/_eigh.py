@@ -20,8 +20,8 @@ from ._rules import _clusters as rc
 from ._rules import _eigh as re
 from ._rules._gauge import fix_gauge as _fix_gauge
 from ._validation import (
+    check_cluster_tolerances,
     check_finite,
-    check_nonnegative,
     check_square,
     check_uplo,
     default_hermitian_rtol,
@@ -75,14 +75,11 @@ def _options(
     check_uplo(UPLO, fn)
     _policy.check_gauge_option(gauge, fn)
     eps = machine_eps(A.dtype)
+    rtol, atol = check_cluster_tolerances(rtol, atol, fn)
     return _Options(
         UPLO=UPLO,
-        rtol=(
-            rc.default_rtol(A.shape[-1], eps)
-            if rtol is None
-            else check_nonnegative(rtol, "rtol", fn)
-        ),
-        atol=check_nonnegative(atol, "atol", fn),
+        rtol=rc.default_rtol(A.shape[-1], eps) if rtol is None else rtol,
+        atol=atol,
         gauge=gauge,  # type: ignore[arg-type]
         hermitian_rtol=default_hermitian_rtol(A.dtype) if check_hermitian else None,
         fn=fn,

@@ -29,8 +29,8 @@ from ._partial_solver import solve_forward
 from ._rules import _partial as rp
 from ._rules._gauge import fix_gauge as _fix_gauge
 from ._validation import (
+    check_cluster_tolerances,
     check_integer,
-    check_nonnegative,
     check_start,
     check_tolerance,
     machine_eps,
@@ -301,8 +301,7 @@ def eigsh(
     adjoint_max_iter = check_integer(adjoint_max_iter, "adjoint_max_iter", _FN, 1)
     seed = check_integer(seed, "seed", _FN)
     guard = None if guard is None else check_integer(guard, "guard", _FN, 0)
-    rtol = None if rtol is None else check_nonnegative(rtol, "rtol", _FN)
-    atol = check_nonnegative(atol, "atol", _FN)
+    rtol, atol = check_cluster_tolerances(rtol, atol, _FN)
     g = min(p.n - k, max(3, k // 2) if guard is None else guard)
     m = k + g
     sign = -1.0 if which == "largest" else 1.0

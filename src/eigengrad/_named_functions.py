@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 import torch
 
@@ -353,6 +354,20 @@ def powm(
     return apply_spectral(A, PowerFunction(float(p)), UPLO, check_hermitian)
 
 
+def _clamp_bound(value: Any, name: str, unbounded: float) -> float:
+    """Return a clamp bound as a float, finite or ``unbounded`` (what ``None`` means).
+
+    ``unbounded`` is ``-inf`` for ``min`` and ``inf`` for ``max``.
+    """
+    bound = unbounded if value is None else real_number(value)
+    if not (math.isfinite(bound) or bound == unbounded):
+        raise InputError(
+            f"eigengrad.clamp_eigenvalues: expected a real {name}, finite or {unbounded} (or None "
+            f"for no bound); received {name}={value!r}."
+        )
+    return bound
+
+
 def clamp_eigenvalues(
     A: torch.Tensor,
     min: float | None = None,
@@ -406,19 +421,8 @@ def clamp_eigenvalues(
             "eigengrad.clamp_eigenvalues: expected at least one of min=..., max=...; received "
             "neither (the result would be A itself)."
         )
-    bounds = []
-    for name, value in (("min", min), ("max", max)):
-        bound = real_number(value)
-        unbounded = bound == (-math.inf if name == "min" else math.inf)  # the same as None
-        if value is not None and not (math.isfinite(bound) or unbounded):
-            raise InputError(
-                f"eigengrad.clamp_eigenvalues: expected a real {name}, finite or "
-                f"{'-' if name == 'min' else ''}inf (or None for no bound); received "
-                f"{name}={value!r}."
-            )
-        bounds.append(bound)
-    low = -math.inf if min is None else bounds[0]
-    high = math.inf if max is None else bounds[1]
+    low = _clamp_bound(min, "min", -math.inf)
+    high = _clamp_bound(max, "max", math.inf)
     if low > high:
         raise InputError(
             f"eigengrad.clamp_eigenvalues: expected min <= max; received min={low}, max={high}."

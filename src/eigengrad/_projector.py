@@ -16,7 +16,7 @@ from ._policy import batch_location
 from ._rules import _clusters as rc
 from ._rules import _divided_differences as rd
 from ._spectral_function import SpectralFunction
-from ._validation import check_nonnegative, machine_eps
+from ._validation import check_cluster_tolerances, machine_eps
 from .exceptions import InputError, SplitClusterError
 
 _NAME = "eigengrad.spectral_projector"
@@ -226,6 +226,6 @@ def spectral_projector(
     """
     n = A.shape[-1] if isinstance(A, torch.Tensor) and A.ndim >= 2 else 0
     _check_selection(n, k, largest, indices, interval)
-    rtol = None if rtol is None else check_nonnegative(rtol, "rtol", _NAME)
-    spec = Selection(k, largest, indices, interval, rtol, check_nonnegative(atol, "atol", _NAME))
+    rtol, atol = check_cluster_tolerances(rtol, atol, _NAME)
+    spec = Selection(k, largest, indices, interval, rtol, atol)
     return apply_spectral(A, spec, UPLO, check_hermitian)

@@ -170,6 +170,12 @@ def check_nonnegative(value: Any, name: str, fn: str) -> float:
     return number
 
 
+def check_cluster_tolerances(rtol: Any, atol: Any, fn: str) -> tuple[float | None, float]:
+    """Return ``(rtol, atol)``, each checked by :func:`check_nonnegative` (``rtol=None`` kept)."""
+    checked = None if rtol is None else check_nonnegative(rtol, "rtol", fn)
+    return checked, check_nonnegative(atol, "atol", fn)
+
+
 def check_start(
     X: Any, n: int, dtype: torch.dtype, fn: str, name: str, vector: bool = False
 ) -> torch.Tensor:
