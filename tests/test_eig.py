@@ -303,6 +303,18 @@ def test_float32_and_complex64():
 def test_empty_and_one_by_one():
     w, V = eg.eig(torch.zeros(2, 0, 0, dtype=torch.float64))
     assert w.shape == (2, 0) and V.shape == (2, 0, 0)
+    # derivatives of n = 0 matrices: empty, in both modes (they used to fail in the condition
+    # number estimate with a raw IndexError)
+    for shape in ((0, 0), (3, 0, 0)):
+        E = torch.zeros(shape, dtype=torch.float64, requires_grad=True)
+        (g,) = torch.autograd.grad(
+            eg.eigvals(E).real.sum() + eg.eig(E)[1].abs().sum() + 0 * E.sum(), E
+        )
+        assert g.shape == shape
+        _, t = torch.func.jvp(
+            lambda X: eg.eigvals(X).real, (E.detach(),), (torch.ones(shape, dtype=torch.float64),)
+        )
+        assert t.shape == shape[:-1]
     A = torch.tensor([[3.0]], dtype=torch.float64)
     g = _grad(lambda X: eg.eigvals(X)[0].real + eg.eig(X)[1].abs().sum(), A)
     assert g.tolist() == [[1.0]]

@@ -8,7 +8,13 @@ import pytest
 import torch
 
 import eigengrad as eg
-from eigengrad.exceptions import InputError, InputShapeError, SubgradientWarning
+from eigengrad.exceptions import (
+    DefectiveEigenvalueError,
+    DefectiveEigenvalueWarning,
+    InputError,
+    InputShapeError,
+    SubgradientWarning,
+)
 from eigengrad.testing import directional_fd, nonnormal_with_spectrum, relative_error
 
 with warnings.catch_warnings():  # torch's forward-AD decompositions warn once on first import
@@ -123,3 +129,44 @@ def test_tolerances_are_validated(fn, option, value):
     with warnings.catch_warnings():  # every eigenvalue a maximiser (or one cluster): allowed
         warnings.simplefilter("ignore", SubgradientWarning)
         fn(A, **{option: float("inf")})
+
+
+@pytest.mark.parametrize(
+    ("fn", "jordan"),
+    [
+        (fn, jordan)
+        for fn in (eg.spectral_radius, eg.spectral_abscissa)
+        for jordan in (
+            [[3.0, 1.0], [0.0, 3.0]],
+            [[0.0, 1.0], [0.0, 0.0]],
+            [[2.0, 1.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 1.0]],
+        )
+        # the radius at rho = 0 is a documented non-differentiable point of its own
+        if not (fn is eg.spectral_radius and jordan[0][0] == 0.0)
+    ],
+)
+def test_defective_maximiser_follows_the_defective_policy(fn, jordan):
+    # The maximum over a Jordan block moves like eps^(1/m): no derivative, no subgradient. The
+    # backward used to return the averaged cotangent 0.5 I with a SubgradientWarning (the eig
+    # policy takes a constant cotangent on a defective group for the smooth trace); forward mode
+    # already raised.
+    J = torch.tensor(jordan, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(DefectiveEigenvalueError):
+        torch.autograd.grad(fn(J, defective="raise"), J)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.autograd.grad(fn(J), J)
+    kinds = {type(c.message) for c in caught}
+    assert DefectiveEigenvalueWarning in kinds and SubgradientWarning not in kinds
+
+
+def test_semisimple_and_conjugate_maximisers_are_not_defective():
+    S = torch.diag(torch.tensor([3.0, 3.0, 1.0], dtype=torch.float64)).requires_grad_()
+    with pytest.warns(SubgradientWarning):
+        (g,) = torch.autograd.grad(eg.spectral_abscissa(S), S)
+    torch.testing.assert_close(g.diagonal(), torch.tensor([0.5, 0.5, 0.0], dtype=torch.float64))
+    R = torch.tensor([[0.0, -2.0], [2.0, 0.0]], dtype=torch.float64, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (g,) = torch.autograd.grad(eg.spectral_radius(R), R)
+    torch.testing.assert_close(g, torch.tensor([[0.0, -0.5], [0.5, 0.0]], dtype=torch.float64))

@@ -144,6 +144,8 @@ def _kappa_from(probed: torch.Tensor) -> torch.Tensor:
     """
     k = probed.shape[-1]
     parts = torch.view_as_real(probed) if probed.is_complex() else probed.unsqueeze(-1)
+    if parts.numel() == 0:  # n = 0 (or no probe): no rows to measure
+        return parts.new_zeros(probed.shape[:-1])
     big = parts.abs().amax((-2, -1)).clamp_min(torch.finfo(parts.dtype).tiny)
     norms = big * (parts / big[..., None, None]).square().sum((-2, -1)).sqrt()
     return norms if k == probed.shape[-2] and k <= EXACT_KAPPA_MAX_N else norms / math.sqrt(k)

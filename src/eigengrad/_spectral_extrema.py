@@ -4,7 +4,9 @@ Both are a maximum over eigenvalues: the cotangent sits on the maximisers (MATH.
 For a real matrix a complex-conjugate pair of maximisers is harmless (the pair moves as one,
 the function is differentiable, and averaging over the pair is exact); any other tie is genuine:
 the function is not differentiable there, and the averaged cotangent (the minimum-norm choice,
-as in MATH.md section 3.3) is returned with a :class:`SubgradientWarning`.
+as in MATH.md section 3.3) is returned with a :class:`SubgradientWarning`. A (nearly) defective
+maximiser has no derivative or subgradient at all (the maximum moves like ``ε^{1/m}``): its
+derivatives warn or raise as ``defective=`` says, like every eig derivative at a Jordan block.
 """
 
 from __future__ import annotations
@@ -19,9 +21,23 @@ from ._policy import batch_location
 from .exceptions import InputShapeError, SubgradientWarning
 
 
+def _dependent_maximisers(V: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Whether the maximisers' eigenvectors (``mask``) are dependent to working precision.
+
+    That is, their ``m``-th singular value (unit columns) is below ``sqrt(eps)``, the
+    ``1 / kappa_max`` of the eig policy: the maximum sits on a (nearly) defective eigenvalue.
+    """
+    unit = V / torch.linalg.vector_norm(V, dim=-2, keepdim=True)
+    sigma = torch.linalg.svdvals(unit * mask.unsqueeze(-2).to(unit.dtype))  # descending
+    m = mask.sum(-1, keepdim=True)
+    smallest = sigma.gather(-1, (m - 1).clamp_min(0)).squeeze(-1)
+    return (m.squeeze(-1) > 1) & ~(smallest >= torch.finfo(sigma.dtype).eps ** 0.5)
+
+
 def _maximiser_weights(
     key: torch.Tensor,
     w: torch.Tensor,
+    V: torch.Tensor,
     *,
     rtol: float,
     atol: float,
@@ -29,7 +45,14 @@ def _maximiser_weights(
     fn: str,
     quantity: str,
 ) -> tuple[torch.Tensor]:
-    """Weights ``1/m`` on the ``m`` maximisers of ``key`` (within the tie tolerance), else 0."""
+    """Weights ``1/m`` on the ``m`` maximisers of ``key`` (within the tie tolerance), else 0.
+
+    On a (nearly) defective maximiser the weight goes to one member of the group instead: a
+    constant cotangent on a defective group is the derivative of its trace, which the eig
+    policy accepts as smooth, but the maximum is not Lipschitz there (it moves like ``ε^{1/m}``)
+    and has no derivative; an unequal cotangent makes the backward report the defect as
+    ``defective=`` says (warn or raise), as the forward mode already does.
+    """
     top = key.amax(-1, keepdim=True)
     tol = atol + rtol * w.abs().amax(-1, keepdim=True)
     mask = key >= top - tol
@@ -37,6 +60,16 @@ def _maximiser_weights(
     distinct = mask & (w.imag >= 0) if real_input else mask
     ties = distinct.sum(-1)
     weights = mask.to(key.dtype) / mask.sum(-1, keepdim=True).to(key.dtype)
+    several = bool((mask.sum(-1) > 1).any()) if mask.numel() else False
+    defective = (
+        _dependent_maximisers(V, mask) if several else torch.zeros_like(ties, dtype=torch.bool)
+    )
+    if several and bool(defective.any()):
+        first = torch.zeros_like(mask).scatter_(
+            -1, mask.to(torch.uint8).argmax(-1, keepdim=True), True
+        )
+        weights = torch.where(defective.unsqueeze(-1), first.to(key.dtype), weights)
+        ties = ties.masked_fill(defective, 1)  # reported by the eig policy, not as a tie
     if ties.numel() and bool((ties > 1).any()):
         n = w.shape[-1]
         flat = int((ties > 1).reshape(-1).nonzero()[0, 0])
@@ -71,12 +104,13 @@ def _extremum(
             f"{fn}: expected matrices with n >= 1; received shape {tuple(A.shape)}. The "
             f"{quantity} of an empty matrix (a maximum over no eigenvalues) is undefined."
         )
-    w = _Eig.apply(A, opts)[0]
+    w, V = _Eig.apply(A, opts)
     key = w.abs() if quantity == "spectral radius" else w.real
     (weights,) = inspect(
         _maximiser_weights,
         key.detach(),
         w.detach(),
+        V.detach(),
         rtol=opts.rtol,
         atol=opts.atol,
         real_input=not A.is_complex(),
