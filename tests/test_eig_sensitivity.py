@@ -108,3 +108,23 @@ def test_ill_conditioned_projectors_do_not_raise_false_gauge_alarms():
     B = torch.randn(n, n, generator=gen, dtype=torch.complex128)
     g = _grad(lambda X: (eg.eig_projectors(X).projectors[:2] * B).real.sum(), A)
     assert bool(torch.isfinite(g).all())
+
+
+@pytest.mark.parametrize(
+    ("fn", "name"),
+    [
+        (eg.eigenvalue_condition_numbers, "eigengrad.eigenvalue_condition_numbers"),
+        (eg.eig_projectors, "eigengrad.eig_projectors"),
+    ],
+)
+def test_errors_and_warnings_name_the_function(fn, name):
+    # they used to name eigengrad.eig, which the caller never called
+    with pytest.raises(eg.exceptions.NotSquareError, match=name):
+        fn(torch.zeros(2, 3, dtype=torch.float64))
+    with pytest.raises(eg.exceptions.InputError, match=rf"{name}: expected a real rtol >= 0"):
+        fn(torch.eye(2, dtype=torch.float64), rtol=-1.0)
+    J = torch.tensor([[2.0, 1.0], [0.0, 2.0]], dtype=torch.float64, requires_grad=True)
+    out = fn(J)
+    value = out.real.sum() if isinstance(out, torch.Tensor) else out.projectors[0].real.sum()
+    with pytest.warns(eg.exceptions.DefectiveEigenvalueWarning, match=f"{name} backward"):
+        value.backward()

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import torch
 
-from ._eig import eig
+from ._eig import _Eig, _options
 from ._rules import _eig as rules
 
 
@@ -70,9 +70,10 @@ def eigenvalue_condition_numbers(
     >>> eg.eigenvalue_condition_numbers(A)
     tensor([1.4142, 1.4142], dtype=torch.float64)
     """
-    _, V = eig(
-        A, rtol=rtol, atol=atol, gauge=gauge, defective=defective, defective_rtol=defective_rtol
+    opts = _options(
+        A, rtol, atol, gauge, defective, defective_rtol, "eigengrad.eigenvalue_condition_numbers"
     )
+    V = _Eig.apply(A, opts)[1]
     return rules.condition_numbers(V, torch.linalg.inv(V))
 
 
@@ -135,8 +136,7 @@ def eig_projectors(
     >>> bool(torch.allclose(P.sum(0), torch.eye(2, dtype=P.dtype)))
     True
     """
-    w, V = eig(
-        A, rtol=rtol, atol=atol, gauge=gauge, defective=defective, defective_rtol=defective_rtol
-    )
+    opts = _options(A, rtol, atol, gauge, defective, defective_rtol, "eigengrad.eig_projectors")
+    w, V = _Eig.apply(A, opts)
     Vinv = torch.linalg.inv(V)
     return EigProjectorsResult(w, V.mT.unsqueeze(-1) * Vinv.unsqueeze(-2))
