@@ -60,16 +60,14 @@ def _maximiser_weights(
     distinct = mask & (w.imag >= 0) if real_input else mask
     ties = distinct.sum(-1)
     weights = mask.to(key.dtype) / mask.sum(-1, keepdim=True).to(key.dtype)
-    several = bool((mask.sum(-1) > 1).any()) if mask.numel() else False
-    defective = (
-        _dependent_maximisers(V, mask) if several else torch.zeros_like(ties, dtype=torch.bool)
-    )
-    if several and bool(defective.any()):
-        first = torch.zeros_like(mask).scatter_(
-            -1, mask.to(torch.uint8).argmax(-1, keepdim=True), True
-        )
-        weights = torch.where(defective.unsqueeze(-1), first.to(key.dtype), weights)
-        ties = ties.masked_fill(defective, 1)  # reported by the eig policy, not as a tie
+    if mask.numel() and bool((mask.sum(-1) > 1).any()):
+        defective = _dependent_maximisers(V, mask)
+        if bool(defective.any()):
+            first = torch.zeros_like(mask).scatter_(
+                -1, mask.to(torch.uint8).argmax(-1, keepdim=True), True
+            )
+            weights = torch.where(defective.unsqueeze(-1), first.to(key.dtype), weights)
+            ties = ties.masked_fill(defective, 1)  # reported by the eig policy, not as a tie
     if ties.numel() and bool((ties > 1).any()):
         n = w.shape[-1]
         flat = int((ties > 1).reshape(-1).nonzero()[0, 0])
