@@ -11,8 +11,8 @@ from typing import NamedTuple
 
 import torch
 
-from ._eig import _Eig, _options
-from ._rules import _eig as rules
+from ._eig import _norm, _options
+from ._eig_pairs import eig_pairs
 
 
 class EigProjectorsResult(NamedTuple):
@@ -52,16 +52,27 @@ def eigenvalue_condition_numbers(
     ------
     InputDTypeError, InputShapeError, NotSquareError, NonFiniteInputError
         For invalid input.
+    DefectiveEigenvalueError
+        When LAPACK's eigenvectors are linearly dependent (``κ`` is infinite), or in backward
+        with ``defective="raise"`` when ``κ`` of a (nearly) defective eigenvalue is differentiated.
+    GaugeDependenceError
+        In backward with ``gauge="raise"``, for ``κ`` of a member of a repeated eigenvalue (it
+        depends on the basis chosen inside the eigenspace).
 
     Notes
     -----
-    ``κ_i = ‖row_i(V^{-1})‖`` for the unit-norm eigenvectors ``V``; it is phase-invariant, so its
-    derivative follows from :func:`eigengrad.eig` and ``d(V^{-1}) = -V^{-1} dV V^{-1}`` at simple
-    eigenvalues.
+    ``κ_i = ‖v_i‖ ‖u_i‖`` for the biorthogonal pair ``u_i^H v_i = 1``: the 2-norm of the
+    spectral projector ``P_i``, invariant under phases, so its derivative is defined at every
+    simple eigenvalue, also next to a defective one. With the reduced resolvent ``S_i``:
+    ``dv_i = -S_i dA v_i``, ``du_i = -S_i^H dA^H u_i``, so
+    ``dκ_i = -Re(u_i^H dA S_i u_i) ‖v_i‖/‖u_i‖ - Re(v_i^H S_i dA v_i) ‖u_i‖/‖v_i‖``; the rule,
+    its two evaluation paths (a Kato sum, or shifted LU solves when some eigenvalue of ``A`` is
+    nearly defective) and its degeneracy policy are in :mod:`eigengrad._eig_pairs`.
 
     References
     ----------
-    Wilkinson, "The Algebraic Eigenvalue Problem", 1965, 2.8; Golub & Van Loan, 7.2.2.
+    Wilkinson, "The Algebraic Eigenvalue Problem", 1965, 2.8; Golub & Van Loan, 7.2.2; Kato,
+    "Perturbation Theory for Linear Operators", II.2.
 
     Examples
     --------
@@ -73,8 +84,8 @@ def eigenvalue_condition_numbers(
     opts = _options(
         A, rtol, atol, gauge, defective, defective_rtol, "eigengrad.eigenvalue_condition_numbers"
     )
-    V = _Eig.apply(A, opts)[1]
-    return rules.condition_numbers(V, torch.linalg.inv(V))
+    _, V, U = eig_pairs(A, opts)
+    return _norm(V, -2) * _norm(U, -2)  # u_i^H v_i = 1
 
 
 def eig_projectors(
@@ -112,15 +123,21 @@ def eig_projectors(
     GaugeDependenceError, DefectiveEigenvalueError
         In backward, with ``gauge="raise"``/``defective="raise"``, when a projector of one member
         of a repeated eigenvalue (not defined: only the sum over the cluster is) or of a
-        (nearly) defective eigenvalue is differentiated.
+        (nearly) defective eigenvalue is differentiated. ``DefectiveEigenvalueError`` also when
+        LAPACK's eigenvectors are linearly dependent (the projectors are infinite).
 
     Notes
     -----
-    With ``U^H = V^{-1}``, ``P_i = v_i u_i^H``; the derivative follows from
-    :func:`eigengrad.eig` and ``d(V^{-1}) = -V^{-1} dV V^{-1}`` and equals
-    ``dP_i = Σ_{j != i} (P_j dA P_i + P_i dA P_j) / (λ_i - λ_j)`` (Kato). The phase gauge
+    ``P_i = v_i u_i^H`` with ``u_i^H v_i = 1``. Its derivative is Kato's
+    ``dP_i = -(S_i dA P_i + P_i dA S_i)`` with the reduced resolvent ``S_i`` of ``λ_i``
+    (``= Σ_{j != i} P_j / (λ_j - λ_i)`` for a diagonalizable ``A``); VJP
+    ``gA = -Σ_i (S_i^H G_i P_i^H + P_i^H G_i S_i^H)`` (``Re`` for real ``A``). It is exact at
+    every simple eigenvalue, also when *another* eigenvalue is defective: ``S_i`` is then applied
+    by shifted LU solves (O(n^4)) instead of the Kato sum (O(n^3)), and the forward refines the
+    pairs by one step of inverse iteration (see :mod:`eigengrad._eig_pairs`). The phase gauge
     cancels exactly. Individual projectors inside a repeated eigenvalue warn; their sum over the
-    cluster is exact.
+    cluster is exact. Projectors of a (nearly) defective eigenvalue warn (or raise), their sum
+    included. Forward mode cannot see the loss: it reports any (nearly) defective eigenvalue.
 
     References
     ----------
@@ -137,6 +154,5 @@ def eig_projectors(
     True
     """
     opts = _options(A, rtol, atol, gauge, defective, defective_rtol, "eigengrad.eig_projectors")
-    w, V = _Eig.apply(A, opts)
-    Vinv = torch.linalg.inv(V)
-    return EigProjectorsResult(w, V.mT.unsqueeze(-1) * Vinv.unsqueeze(-2))
+    w, V, U = eig_pairs(A, opts)
+    return EigProjectorsResult(w, V.mT.unsqueeze(-1) * U.conj().mT.unsqueeze(-2))
