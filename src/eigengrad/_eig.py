@@ -133,6 +133,8 @@ def _cached_probe(n: int, dtype: torch.dtype, device: torch.device) -> torch.Ten
 def _norm(x: torch.Tensor, dim: int | tuple[int, int]) -> torch.Tensor:
     """2-norm along ``dim`` (``vector_norm`` is several times slower on complex input)."""
     if x.is_complex():
+        # x.imag of a conjugate view is a _neg_view, which vmap cannot batch (jacrev(jacrev))
+        x = x.resolve_conj()
         return (x.real.square() + x.imag.square()).sum(dim).sqrt()
     return x.square().sum(dim).sqrt()
 
