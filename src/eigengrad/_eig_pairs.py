@@ -20,17 +20,20 @@ with total projector ``Q = Σ_{j∈C} v_j u_j^H``, and let the reduced resolvent
 
 - Kato sum, ``S_i = Σ_{j∉C} v_j u_j^H / (λ_j - λ_i)``: O(n^3) for every ``i`` together,
   accurate when ``V`` is well conditioned (the default path).
-- Shifted solve, ``S_i = (I - Q)(A - λ_i I + s Q)^{-1}(I - Q)`` with any ``s != 0`` (``Q``
-  commutes with ``A``, so the shift only moves ``range(Q)`` away from zero): one LU per
+- Shifted solve, ``S_i = (I - Q)(A - λ_i I + s V_C W_C^H)^{-1}(I - Q)`` with ``s != 0`` and
+  any ``W_C`` with ``W_C^H V_C = I``: if ``(A - λ_i) z + s V_C W_C^H z = y`` with
+  ``U_C^H y = 0``, then ``U_C^H`` gives ``W_C^H z = 0``, so ``(A - λ_i) z = y``. One LU per
   eigenvalue, O(n^4) in all, accurate however ill-conditioned the *other* eigenvectors are.
-  Used when some eigenvalue of the matrix is (nearly) defective.
+  Used when some eigenvalue of the matrix is (nearly) defective. ``W = V (same ∘ V^H V)^{-1}``
+  makes the shift an orthogonal projector (``v v^H / |v|^2`` for a simple eigenvalue); the
+  oblique ``Q = v u^H`` has norm ``κ_i`` and would square ``κ_i`` into ``cond(M_i)``.
 
 On that path the forward also refines the pairs with the same shifted matrix: for
-``M = A - λ I + s ṽ ũ^H`` the exact eigenvectors satisfy ``M v = s ṽ (ũ^H v)`` and
-``u^H M = s (u^H ṽ) ũ^H``, so ``v ∝ M^{-1} ṽ`` and ``u ∝ M^{-H} ũ`` whatever the error of the
-computed ``ṽ, ũ`` (inverse iteration, exact in one step for an exact ``λ``). The same holds
-for the invariant subspace of a semisimple cluster (``M = A - λ I + s Ṽ_C Ũ_C^H``), whose
-left vectors are then re-biorthogonalised; defective clusters keep LAPACK's vectors.
+``M = A - λ I + s ṽ w̃^H`` the exact eigenvectors satisfy ``M v = s ṽ (w̃^H v)`` and
+``u^H M = s (u^H ṽ) w̃^H``, so ``v ∝ M^{-1} ṽ`` and ``u ∝ M^{-H} w̃`` whatever the error of the
+computed ``ṽ`` (inverse iteration, exact in one step for an exact ``λ``). The same holds for
+the invariant subspace of a semisimple cluster (``M = A - λ I + s Ṽ_C W̃_C^H``), whose left
+vectors are then re-biorthogonalised; defective clusters keep LAPACK's vectors.
 
 Gauge. Inside a cluster every biorthogonal basis is as good as any other. The loss is invariant
 when ``T_ij = gv_i^H v_j - u_i^H gu_j`` vanishes for ``i != j`` in one cluster (as for the sum
@@ -80,18 +83,19 @@ def classify(
     atol: float,
     defective_rtol: float,
     kappa_max: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Return ``(same, flagged, distance)``: clusters and (nearly) defective eigenvalues.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
+    """Return ``(same, flagged, distance, multiple)``: clusters, (nearly) defective eigenvalues.
 
     ``distance`` is the estimated relative distance of each eigenvalue to a defective matrix;
-    the criteria are those of :func:`eigengrad.eig`. Runs on plain tensors and synchronises once.
+    ``multiple`` says whether any cluster has two or more members. The criteria are those of
+    :func:`eigengrad.eig`. Runs on plain tensors and synchronises once.
     """
     n = w.shape[-1]
     eye = torch.eye(n, dtype=torch.bool, device=w.device)
     flagged = torch.zeros_like(kappa, dtype=torch.bool)
     distance = torch.full_like(kappa, math.inf)
     if n == 0:
-        return eye.expand(*w.shape, n), flagged, distance
+        return eye.expand(*w.shape, n), flagged, distance, False
     w_max = w.abs().amax(-1, keepdim=True)
     tol = atol + rtol * w_max
     nearest = policy.distances(w).masked_fill(eye, math.inf).amin(-1)
@@ -107,7 +111,7 @@ def classify(
         pairs = rules.defect_pairs(w, kappa, same, scale)
         distance = pairs.amin(-1)
         flagged = ~(kappa <= kappa_max) | (pairs < defective_rtol).any(-1)
-    return same, flagged, distance
+    return same, flagged, distance, bool(multiple)
 
 
 def _project(X: torch.Tensor, V: torch.Tensor, U: torch.Tensor, same: torch.Tensor, adjoint: bool):
@@ -118,19 +122,36 @@ def _project(X: torch.Tensor, V: torch.Tensor, U: torch.Tensor, same: torch.Tens
     return X - V @ (mask * (U.mH @ X))
 
 
+def _deflation_left(V: torch.Tensor, U: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
+    """``W = V G^{-1}`` with ``G = same ∘ V^H V``: ``W_C^H V_C = I`` on every cluster ``C``.
+
+    The shift ``s V_C W_C^H`` is then an orthogonal projector (``s v v^H / |v|^2`` for a simple
+    eigenvalue), so ``cond(M_i)`` does not grow with ``κ_i`` (the oblique ``s v u^H`` has norm
+    ``s κ_i`` and made ``cond(M_i) >= κ_i^2``). A cluster with a singular Gram matrix keeps ``U``.
+    """
+    G = same.to(V.dtype) * (V.mH @ V)
+    Wh = torch.linalg.solve_ex(G, V.mH)[0]
+    return torch.where(torch.isfinite(Wh).all(-1).unsqueeze(-2), Wh.mH, U)
+
+
 def _shifted(
     A: torch.Tensor,
     lam: torch.Tensor,
     V: torch.Tensor,
-    U: torch.Tensor,
+    W: torch.Tensor,
     same: torch.Tensor,
     scale: torch.Tensor,
+    clusters: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """LU factors of ``M_i = A - λ_i I + s Q_i`` for every eigenvalue, ``(..., n, n, n)``."""
+    """LU factors of ``M_i = A - λ_i I + s V_C W_C^H`` for every eigenvalue, ``(..., n, n, n)``."""
     n = A.shape[-1]
-    Q = torch.einsum("...ij,...aj,...bj->...iab", same.to(V.dtype), V, U.conj())
-    eye = torch.eye(n, dtype=V.dtype, device=V.device)
-    M = A.to(V.dtype).unsqueeze(-3) - lam[..., None, None] * eye + scale[..., None, None] * Q
+    M = A.to(V.dtype).unsqueeze(-3).expand(*lam.shape, n, n).clone()
+    M.diagonal(dim1=-2, dim2=-1).sub_(lam.unsqueeze(-1))
+    if clusters:  # Q_i = V diag(same_i) W^H
+        Q = (V.unsqueeze(-3) * same.to(V.dtype).unsqueeze(-2)) @ W.mH.unsqueeze(-3)
+    else:  # Q_i = v_i w_i^H
+        Q = V.mT.unsqueeze(-1) * W.conj().mT.unsqueeze(-2)
+    M += scale[..., None, None] * Q
     LU, pivots, _ = torch.linalg.lu_factor_ex(M)
     return LU, pivots
 
@@ -151,6 +172,7 @@ def _apply_reduced_resolvent(
 ) -> torch.Tensor:
     """Columns ``S_i x_i`` (or ``S_i^H x_i``) with ``S_i = (I - Q_i) M_i^{-1} (I - Q_i)``."""
     Y = _solve_columns(*factors, _project(X, V, U, same, adjoint), adjoint)
+    Y = torch.where(torch.isfinite(Y), Y, torch.zeros_like(Y))  # M_i of a Jordan block (warned)
     return _project(Y, V, U, same, adjoint)
 
 
@@ -159,15 +181,16 @@ def _kato(lam: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
     return rules.inverse_gaps(lam, ~same).mT
 
 
-def _refine(A, w, V, U, same, scale, refine):
+def _refine(A, w, V, U, same, scale, refine, clusters):
     """One step of inverse iteration for the pairs selected by ``refine`` (see module notes).
 
     A cluster's refined vectors span its exact invariant subspaces; the left ones are then
     re-biorthogonalised within each cluster (``U^H V = I``).
     """
-    factors = _shifted(A, w, V, U, same, scale)
+    W = _deflation_left(V, U, same)
+    factors = _shifted(A, w, V, W, same, scale, clusters)
     v = _solve_columns(*factors, V, adjoint=False)
-    u = _solve_columns(*factors, U, adjoint=True)
+    u = _solve_columns(*factors, W, adjoint=True)  # u^H M = s (u^H v) w^H
     v = v / _norm(v, -2).unsqueeze(-2)
     keep = refine.unsqueeze(-2)
     v, u = torch.where(keep, v, V), torch.where(keep, u, U)
@@ -188,9 +211,13 @@ def _pair_policy(
     *,
     opts: _Options,
     mode: str,
-) -> tuple[torch.Tensor]:
-    """Classify, report defective eigenvalues and basis dependence; return ``(same,)``."""
-    same, flagged, distance = classify(
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Classify, report defective eigenvalues and basis dependence; return ``(same, flag)``.
+
+    ``flag`` has shape ``(..., 1)`` when some cluster has several members, ``(..., 0)``
+    otherwise: the decision travels in a shape, which ``vmap`` lets the caller branch on.
+    """
+    same, flagged, distance, multiple = classify(
         w,
         kappa,
         scale,
@@ -199,8 +226,9 @@ def _pair_policy(
         defective_rtol=opts.defective_rtol,
         kappa_max=opts.kappa_max,
     )
+    flag = w.new_zeros(*w.shape[:-1], int(multiple), dtype=torch.bool)
     if w.shape[-1] == 0:
-        return (same,)
+        return same, flag
     norms = None
     if mode == "backward":
         assert gV is not None and gU is not None
@@ -214,7 +242,7 @@ def _pair_policy(
     if norms is not None and bool((same.sum(-1) > 1).any()):
         assert gV is not None and gU is not None
         _check_basis(w, kappa, same, flagged, V, U, gV, gU, norms, opts)
-    return (same,)
+    return same, flag
 
 
 def _check_basis(w, kappa, same, flagged, V, U, gV, gU, norms, opts: _Options) -> None:
@@ -270,7 +298,7 @@ class _EigPairs(torch.autograd.Function):
         U = Vinv.mH.resolve_conj().contiguous()  # a fresh tensor, not a view (forward AD)
         scale = _scale(A, w)
         kappa = rules.condition_numbers(V, Vinv)
-        same, flagged, _ = classify(
+        same, flagged, _, multiple = classify(
             w,
             kappa,
             scale,
@@ -282,7 +310,7 @@ class _EigPairs(torch.autograd.Function):
         resolvent = bool(flagged.any())
         if resolvent:
             refine = ~(same & flagged.unsqueeze(-2)).any(-1)  # not in a defective cluster
-            V, U = _refine(A, w, V, U, same, scale, refine)
+            V, U = _refine(A, w, V, U, same, scale, refine, multiple)
         else:
             V = V.clone()
         return V, U, torch.tensor(resolvent)
@@ -313,10 +341,16 @@ class _EigPairs(torch.autograd.Function):
         opts: _Options = ctx.opts
         kappa = (_norm(V, -2) * _norm(U, -2)).detach()
         scale = _scale(A, w)
-        (same,) = inspect(_pair_policy, w, kappa, scale, V, U, gV, gU, opts=opts, mode=mode)
-        # λ_i = u_i^H A v_i: equal to w_i, but tracked through the outputs for double backward.
+        same, flag = inspect(_pair_policy, w, kappa, scale, V, U, gV, gU, opts=opts, mode=mode)
+        # λ_i = u_i^H A v_i, tracked through the outputs for double backward, with LAPACK's value
+        # (consistent with V: in float32 next to a Jordan block u^H A v is off by eps κ, which
+        # broke the cancellation in the Kato sum)
         lam = (U.conj() * (A.to(V.dtype) @ V)).sum(-2)
-        factors = _shifted(A, lam, V, U, same, scale) if ctx.resolvent else None
+        lam = lam - (lam - w).detach()
+        factors = None
+        if ctx.resolvent:
+            W = _deflation_left(V, U, same)
+            factors = _shifted(A, lam, V, W, same, scale, flag.shape[-1] > 0)
         return V, U, same, lam, factors
 
     @staticmethod
