@@ -75,14 +75,7 @@ def _scale(A: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 
 def classify(
-    w: torch.Tensor,
-    kappa: torch.Tensor,
-    scale: torch.Tensor,
-    *,
-    rtol: float,
-    atol: float,
-    defective_rtol: float,
-    kappa_max: float,
+    w: torch.Tensor, kappa: torch.Tensor, scale: torch.Tensor, opts: _Options
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
     """Return ``(same, flagged, distance, multiple)``: clusters, (nearly) defective eigenvalues.
 
@@ -97,20 +90,20 @@ def classify(
     if n == 0:
         return eye.expand(*w.shape, n), flagged, distance, False
     w_max = w.abs().amax(-1, keepdim=True)
-    tol = atol + rtol * w_max
+    tol = opts.atol + opts.rtol * w_max
     nearest = policy.distances(w).masked_fill(eye, math.inf).amin(-1)
     multiple, maybe_defective = torch.stack(
         [
             (nearest <= tol).any(),
-            (nearest < defective_rtol * 2 * kappa.amax(-1, keepdim=True) * scale).any()
-            | ~(kappa <= kappa_max).all(),
+            (nearest < opts.defective_rtol * 2 * kappa.amax(-1, keepdim=True) * scale).any()
+            | ~(kappa <= opts.kappa_max).all(),
         ]
     ).tolist()
     same = rules.complex_clusters(w, tol.unsqueeze(-1)) if multiple else eye.expand(*w.shape, n)
     if maybe_defective:
         pairs = rules.defect_pairs(w, kappa, same, scale)
         distance = pairs.amin(-1)
-        flagged = ~(kappa <= kappa_max) | (pairs < defective_rtol).any(-1)
+        flagged = ~(kappa <= opts.kappa_max) | (pairs < opts.defective_rtol).any(-1)
     return same, flagged, distance, bool(multiple)
 
 
@@ -217,15 +210,7 @@ def _pair_policy(
     ``flag`` has shape ``(..., 1)`` when some cluster has several members, ``(..., 0)``
     otherwise: the decision travels in a shape, which ``vmap`` lets the caller branch on.
     """
-    same, flagged, distance, multiple = classify(
-        w,
-        kappa,
-        scale,
-        rtol=opts.rtol,
-        atol=opts.atol,
-        defective_rtol=opts.defective_rtol,
-        kappa_max=opts.kappa_max,
-    )
+    same, flagged, distance, multiple = classify(w, kappa, scale, opts)
     flag = w.new_zeros(*w.shape[:-1], int(multiple), dtype=torch.bool)
     if w.shape[-1] == 0:
         return same, flag
@@ -298,15 +283,7 @@ class _EigPairs(torch.autograd.Function):
         U = Vinv.mH.resolve_conj().contiguous()  # a fresh tensor, not a view (forward AD)
         scale = _scale(A, w)
         kappa = rules.condition_numbers(V, Vinv)
-        same, flagged, _, multiple = classify(
-            w,
-            kappa,
-            scale,
-            rtol=opts.rtol,
-            atol=opts.atol,
-            defective_rtol=opts.defective_rtol,
-            kappa_max=opts.kappa_max,
-        )
+        same, flagged, _, multiple = classify(w, kappa, scale, opts)
         resolvent = bool(flagged.any())
         if resolvent:
             refine = ~(same & flagged.unsqueeze(-2)).any(-1)  # not in a defective cluster
