@@ -214,18 +214,14 @@ def _pair_policy(
     flag = w.new_zeros(*w.shape[:-1], int(multiple), dtype=torch.bool)
     if w.shape[-1] == 0:
         return same, flag
-    norms = None
-    if mode == "backward":
-        assert gV is not None and gU is not None
-        g_v, g_u = _norm(gV, -2), _norm(gU, -2)
-        bad = flagged & ((g_v > 0) | (g_u > 0))
-        norms = (g_v, g_u)
-    else:  # forward mode: every pair's tangent is an output
+    if gV is None or gU is None:  # forward mode: every pair's tangent is an output
         bad = flagged
+    else:
+        norms = (_norm(gV, -2), _norm(gU, -2))
+        bad = flagged & ((norms[0] > 0) | (norms[1] > 0))
     if bool(bad.any()):
         policy._report_defective(w, kappa, distance, bad, same, opts.defective, opts.fn, mode)
-    if norms is not None and bool((same.sum(-1) > 1).any()):
-        assert gV is not None and gU is not None
+    if multiple and gV is not None and gU is not None:
         _check_basis(w, kappa, same, flagged, V, U, gV, gU, norms, opts)
     return same, flag
 
