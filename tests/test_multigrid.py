@@ -13,7 +13,6 @@ from eigengrad._lobpcg import lobpcg, random_block
 from eigengrad._multigrid import (
     _strong_edges,
     coarsening_ratio,
-    coarsens_faster_than,
     multigrid_preconditioner,
 )
 from eigengrad.exceptions import InputError
@@ -274,7 +273,7 @@ def test_aggregation_ignores_the_scale_and_reads_every_entry():
 
 @pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
 def test_coarsening_ratio_separates_meshes_from_expanders():
-    # the signature eigsh's automatic choice uses: meshes coarsen 4-11 fold, expanders > 20
+    # meshes coarsen 4-11 fold, expanders > 20 (their aggregates are large distance-2 balls)
     grid = eg.graph_laplacian(grid_edges(40, 40), None, 1600)
     cycle = eg.graph_laplacian(cycle_edges(500), None, 500)
     cube = eg.graph_laplacian(hypercube_edges(10), None, 1024)
@@ -290,8 +289,3 @@ def test_coarsening_ratio_separates_meshes_from_expanders():
     assert coarsening_ratio(grid.to_dense(), 1e-3) == ratio
     with pytest.raises(InputError, match="diagonal entry"):
         coarsening_ratio(-grid, 1e-3)
-    # the early-stopping decision agrees with the full ratio, also just above and below it
-    for L in (cycle, grid, cube, rand):
-        r = coarsening_ratio(L, 1e-3)
-        for t in (0.5, 3.0, 7.0, 20.0, r * (1 - 1e-9), r * (1 + 1e-9), 1e4):
-            assert coarsens_faster_than(L, 1e-3, t) == (r > t)

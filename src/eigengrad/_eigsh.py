@@ -166,8 +166,10 @@ def eigsh(
     method : {"auto", "lobpcg", "lanczos", "dense", "shift-invert"}
         Forward solver. ``"auto"`` uses dense ``eigh`` for ``n < 400`` or when ``5 (k + guard)
         > n`` (it densifies the operator with ``n`` products). For a real sparse matrix: block
-        Lanczos if its first multigrid level coarsens more than 20-fold (expander-like graphs,
-        24-29 fold; meshes and geometric graphs coarsen 4-11 fold), else shift-invert (LOBPCG
+        Lanczos if the median distance-2 neighbourhood of its strength graph (a seeded sample
+        of 128 nodes) holds more than 85 nodes (expander-like graphs, whose first multigrid
+        level coarsens more than 20-fold: 92-513; meshes and sparse geometric graphs: 5-78),
+        else shift-invert (LOBPCG
         with ``preconditioner="cholesky"``) if the sparse factor holds at most 20 times the
         entries of ``A``, else LOBPCG with the multigrid preconditioner (``which="smallest"``).
         LOBPCG if a preconditioner is passed; block thick-restart Lanczos with a Chebyshev

@@ -53,6 +53,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from itertools import pairwise
 
+import numpy as np
 import torch
 
 from ._lobpcg import LobpcgResult, random_block
@@ -76,10 +77,16 @@ def _transposed(X: torch.Tensor) -> torch.Tensor:
 
     Moves the ``(n, p)`` blocks between the row layout of the basis and the ``(n, p)`` layout the
     sparse product takes: for ``p = 2`` torch's generic transposing copy is 4x slower. Never a
-    view of ``X`` (the caller updates the result in place).
+    view of ``X`` (the caller updates the result in place). Two real rows are interleaved as the
+    real and imaginary parts of one complex vector (0.08 ms against 0.31 ms for ``n = 10^5``);
+    on the CPU, two real columns are split by numpy's transposing copy (0.1 ms against 0.3 ms).
     """
     if min(X.shape) > 16:
         return X.mT.clone(memory_format=torch.contiguous_format)
+    if X.shape[0] == 2 and X.dtype in (torch.float32, torch.float64):
+        return torch.view_as_real(torch.complex(X[0], X[1]))
+    if X.shape[1] == 2 and X.device.type == "cpu" and X.dtype in (torch.float32, torch.float64):
+        return torch.from_numpy(np.array(X.detach().numpy().T, order="C"))
     out = torch.empty(X.shape[1], X.shape[0], dtype=X.dtype, device=X.device)
     if X.shape[0] <= X.shape[1]:
         for i in range(X.shape[0]):

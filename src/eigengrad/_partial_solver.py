@@ -3,10 +3,10 @@
 ``method="auto"`` picks, in order:
 
 1. dense ``eigh`` for small problems (``n < 400``, or a block covering a fifth of the space);
-2. for a real sparse matrix whose first multigrid level coarsens more than
-   ``AUTO_MAX_COARSENING``-fold (the signature of an expander-like graph: random graphs,
-   hypercubes), block Lanczos run ARPACK-like (step 5): such graphs fill in under any
-   factorization and defeat multigrid;
+2. for a real sparse matrix whose graph looks like a sparse random graph (locally a tree with
+   branching, no isolated node: :mod:`eigengrad._local_structure`), block Lanczos run
+   ARPACK-like (step 5): such graphs fill in under any factorization and defeat multigrid
+   (10^4-node random graph: nnz(L) > 70 nnz(A); multigrid LOBPCG 2-4x slower than Lanczos);
 3. shift-invert for other real sparse matrices: LOBPCG preconditioned by the exact inverse
    ``(sign A - σ I)^{-1}`` (``σ`` just below the wanted end of the spectrum), applied through a
    sparse Cholesky factorization (:mod:`eigengrad._cholesky`, nested dissection), unless the
@@ -16,8 +16,8 @@
    for the smallest eigenpairs of the real sparse matrices left: its iteration count barely
    grows with ``n`` (17, 22, 29 iterations on 10^4, 10^5, 10^6-node grid Laplacians);
    LOBPCG with the given preconditioner, if one is passed;
-5. block thick-restart Lanczos (:mod:`eigengrad._lanczos`) otherwise. On expander-like graphs
-   it starts with a block of ``EXPANDER_BLOCK`` columns, widened when that many copies of one
+5. block thick-restart Lanczos (:mod:`eigengrad._lanczos`) otherwise. On random-like graphs
+   it starts with a block of ``RANDOM_GRAPH_BLOCK`` columns, widened when that many copies of one
    eigenvalue appear, and no polynomial filter (their wanted eigenvalues are well separated
    relative to the spectrum's width, so the Krylov space of ``A`` itself converges in about as
    many products as ARPACK needs). For operators, dense matrices, complex input and
@@ -42,7 +42,8 @@ from ._chebyshev import chebyshev_preconditioner
 from ._cholesky import FillBudgetExceeded, analyse, factor
 from ._lanczos import lanczos
 from ._lobpcg import lobpcg
-from ._multigrid import coarsens_faster_than, multigrid_preconditioner
+from ._local_structure import random_graph_like
+from ._multigrid import multigrid_preconditioner
 from ._operator import Problem
 from .exceptions import InputError, NotPositiveDefiniteError
 
@@ -60,15 +61,10 @@ SHIFT = 1e-5
 # 8.2 at 10^4, 10^5, 10^6 nodes), 3-D grids do not (23 at 30^3, 41 at 50^3), where multigrid
 # LOBPCG was 2-3x faster than shift-invert (30^3: 0.97 s vs 2.0 s; 46^3: 3.8 s vs 11.5 s)
 CHOLESKY_FILL = 20.0
-# method="auto" prefers Lanczos when the first multigrid level coarsens faster than this: 2-D and
-# 3-D meshes coarsen 7-11 fold, expander-like graphs (random graphs, hypercubes) 24-29 fold. On
-# those multigrid LOBPCG was 1.6-2.4x slower than even the block-12 filtered Lanczos solver
-# (10^4-10^5 nodes), and the factor fills in (10^4-node random graph: nnz(L) > 70 nnz(A))
-AUTO_MAX_COARSENING = 20.0
-# Lanczos settings on expander-like graphs: random graph Laplacians (degree 10, k = 8, m = 12)
+# Lanczos settings on random-like graphs: random graph Laplacians (degree 10, k = 8, m = 12)
 # took 404 / 372 products with a block of 2 and no filter (ARPACK: 428 at 10^5), against
 # 1800 / 2136 with a block of 12 and the degree-9 filter, and 2-3.7x less time (10^4 / 10^5)
-EXPANDER_BLOCK = 2
+RANDOM_GRAPH_BLOCK = 2
 
 
 @dataclass
@@ -229,12 +225,11 @@ def solve_forward(
 
     precond: Matmat | None = None
     name: str | None = None
-    expander = False
+    random_like = False
     if method == preconditioner == "auto" and _applies(p, "cholesky", sign, fn, False):
         assert p.matrix is not None
-        M = p.matrix if sign > 0 else -p.matrix
-        expander = coarsens_faster_than(M, _shift(p, sign, bounds, fn), AUTO_MAX_COARSENING)
-    if method in ("auto", "lobpcg") and not expander:
+        random_like = random_graph_like(p.matrix)
+    if method in ("auto", "lobpcg") and not random_like:
         auto = preconditioner == "auto"
         if auto or preconditioner == "cholesky":
             precond = _cholesky(p, sign, bounds, fn, required=not auto)
@@ -257,8 +252,10 @@ def solve_forward(
         method = "lobpcg" if precond is not None else "lanczos"
     start = X0()
     if method == "lanczos":
-        if expander:
-            r = lanczos(apply, start, k, tol=tol, max_iter=max_iter, block=EXPANDER_BLOCK, degree=1)
+        if random_like:
+            r = lanczos(
+                apply, start, k, tol=tol, max_iter=max_iter, block=RANDOM_GRAPH_BLOCK, degree=1
+            )
         else:
             r = lanczos(apply, start, k, tol=tol, max_iter=max_iter)
     else:

@@ -1,0 +1,110 @@
+"""The local structure of a sparse matrix's graph: how ``eigsh`` recognises sparse random graphs.
+
+``method="auto"`` sends sparse random graphs to block Lanczos and everything else to a sparse
+factorization or multigrid, and must decide before it spends anything on either. Measured with
+``k = 8`` at ``10^4`` nodes (seconds, Lanczos against the other choice), random graphs of
+average degree 4-22 with a ring, weighted or not, favour Lanczos 1.4-4x (rnd3: 0.25 against
+1.08; rnd10: 0.28 against 1.05; at 10^5, 7.8 against 33); meshes (2-D, 3-D 7- and
+27-point, 4-D), nearest-neighbour graphs, hypercubes, cycles, trees and small-world rings favour
+the factorization or multigrid 1.4-14x (hypercube Q_14: 10.4 against 0.82; 3-D 27-point: 1.9
+against 1.4; 2-D grid: 5.8 against 0.56), and so do graphs with isolated nodes (a repeated
+eigenvalue 0, which the narrow Lanczos block finds slowly: 8.0 against 0.2).
+
+What tells them apart is seen within distance 2 of a node. A sparse random graph is locally a
+tree: the ``w`` two-step walks from a node that do not return to it reach ``w`` distinct nodes.
+Meshes, geometric graphs and hypercubes close short cycles, and their walks meet. Per node,
+with ``N_1`` its neighbours and ``N_2`` the nodes at distance exactly 2 (stored off-diagonal
+entries, any value)::
+
+    size = 1 + |N_1| + |N_2|,    tree-likeness = |N_2| / #(two-step walks not back to the node)
+
+Medians over 10^4-node graphs (size, tree-likeness): random graphs of degree 2-20 plus a ring
+17-502, 0.97-1.00; cycle 5, 1.0; trees and small-world rings 5-6, 1.0; 2-D 5-point grid 13,
+0.67; 2-D 9-point 25, 0.29; 3-D 7-point 25, 0.60; 3-D 27-point 125, 0.15; 4-D 33, 0.57;
+6- and 12-nearest-neighbour graphs of random points 20 and 42, 0.26 and 0.16; hypercubes 56-106,
+0.50. A graph counts as random-like when the medians exceed ``MIN_SIZE`` and
+``MIN_TREE_LIKENESS`` and no node is isolated.
+
+Reads the rows of a seeded sample of nodes and of their neighbours (about ``samples · d`` rows
+for degree ``d``) and the row lengths (for isolated nodes): 8 ms on a 10^5-node random graph of
+degree 10 with 1.3·10^6 entries (COO; 5 ms for CSR), against 0.2 s for the first multigrid
+level's coarsening ratio that an earlier version used.
+"""
+
+from __future__ import annotations
+
+import torch
+
+SAMPLES = 128
+MIN_SIZE = 12
+MIN_TREE_LIKENESS = 0.9
+
+
+def _pattern(A: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(crow, col)``: the CSR pattern of ``A`` (any layout)."""
+    A = A.detach()
+    if A.layout == torch.strided:
+        A = A.to_sparse()
+    if A.layout == torch.sparse_csr:
+        return A.crow_indices().long(), A.col_indices().long()
+    A = A.coalesce()
+    row, col = A.indices()
+    crow = torch.zeros(A.shape[0] + 1, dtype=torch.long, device=row.device)
+    crow[1:] = torch.bincount(row, minlength=A.shape[0]).cumsum(0)
+    return crow, col
+
+
+def _neighbours(
+    crow: torch.Tensor, col: torch.Tensor, nodes: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(owner, nb)``: the off-diagonal neighbours of ``nodes``, ``owner`` their position."""
+    start = crow.index_select(0, nodes)
+    count = crow.index_select(0, nodes + 1) - start
+    first = torch.repeat_interleave(start - (count.cumsum(0) - count), count)
+    nb = col.index_select(0, torch.arange(int(count.sum()), device=col.device) + first)
+    owner = torch.repeat_interleave(torch.arange(nodes.numel(), device=col.device), count)
+    off = nb != nodes.index_select(0, owner)
+    return owner[off], nb[off]
+
+
+def neighbourhoods(
+    crow: torch.Tensor, col: torch.Tensor, nodes: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per node of ``nodes``: the distance-2 neighbourhood size and the tree-likeness.
+
+    ``crow, col``: CSR pattern of a structurally symmetric matrix (entries on the diagonal are
+    ignored). Tree-likeness is 1 for a node without two-step walks away from it.
+    """
+    k, n = nodes.numel(), crow.numel() - 1
+    o1, n1 = _neighbours(crow, col, nodes)
+    via, n2 = _neighbours(crow, col, n1)
+    o2 = o1.index_select(0, via)
+    away = n2 != nodes.index_select(0, o2)  # walks that do not come back to the node
+    walks = torch.bincount(o2[away], minlength=k)
+    owner = torch.cat([torch.arange(k, device=col.device), o1, o2])
+    distinct = torch.unique(owner * n + torch.cat([nodes, n1, n2]))
+    size = torch.bincount(distinct // n, minlength=k)
+    degree = torch.bincount(o1, minlength=k)
+    tree = (size - 1 - degree) / walks.clamp(min=1)
+    return size, torch.where(walks > 0, tree, 1.0)
+
+
+def random_graph_like(A: torch.Tensor, *, samples: int = SAMPLES, seed: int = 0) -> bool:
+    """Whether the graph of ``A`` looks like a sparse random graph (module notes).
+
+    ``A``: square, sparse COO or CSR (or dense), with a symmetric pattern. Deterministic given
+    ``seed``; every node is examined when ``n <= samples``.
+    """
+    crow, col = _pattern(A)
+    n = crow.numel() - 1
+    if n == 0:
+        return False
+    # isolated nodes: rows without entries, or with the diagonal entry alone
+    count = crow.diff()
+    single = (count == 1).nonzero().squeeze(1)
+    if bool((count == 0).any()) or bool((col.index_select(0, crow[single]) == single).any()):
+        return False
+    gen = torch.Generator().manual_seed(seed)
+    nodes = torch.randperm(n, generator=gen)[:samples].to(col.device)
+    size, tree = neighbourhoods(crow, col, nodes)
+    return float(size.double().median()) > MIN_SIZE and float(tree.median()) > MIN_TREE_LIKENESS
