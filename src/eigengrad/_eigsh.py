@@ -166,16 +166,15 @@ def eigsh(
     method : {"auto", "lobpcg", "lanczos", "dense", "shift-invert"}
         Forward solver. ``"auto"`` uses dense ``eigh`` for ``n < 400`` or when ``5 (k + guard)
         > n`` (it densifies the operator with ``n`` products). For a real sparse matrix: block
-        Lanczos if the median distance-2 neighbourhood of its strength graph (a seeded sample
-        of 128 nodes) holds more than 85 nodes (expander-like graphs, whose first multigrid
-        level coarsens more than 20-fold: 92-513; meshes and sparse geometric graphs: 5-78),
+        Lanczos if its graph looks like a sparse random graph (locally a tree with branching,
+        no isolated node, judged on a seeded sample of 128 nodes: ``_local_structure.py``),
         else shift-invert (LOBPCG
         with ``preconditioner="cholesky"``) if the sparse factor holds at most 20 times the
         entries of ``A``, else LOBPCG with the multigrid preconditioner (``which="smallest"``).
         LOBPCG if a preconditioner is passed; block thick-restart Lanczos with a Chebyshev
         filter otherwise (operators, dense and complex input). LOBPCG uses a block of
         ``k + guard`` columns, Lanczos a block that starts at ``k + guard`` columns (2 on
-        expander-like graphs, widened whenever it holds that many copies of one eigenvalue);
+        sparse random graphs, widened whenever it holds that many copies of one eigenvalue);
         both find every copy of an eigenvalue of multiplicity up to ``k + guard``.
         ``"shift-invert"`` is LOBPCG with ``preconditioner="cholesky"``.
     tol : float, optional
