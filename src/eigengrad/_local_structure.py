@@ -3,8 +3,9 @@
 ``method="auto"`` sends sparse random graphs to block Lanczos and everything else to a sparse
 factorization or multigrid, and must decide before it spends anything on either. Measured with
 ``k = 8`` at ``10^4`` nodes (seconds, Lanczos against the other choice), random graphs of
-average degree 4-22 with a ring, weighted or not, favour Lanczos 1.4-4x (rnd3: 0.25 against
-1.08; rnd10: 0.28 against 1.05; at 10^5, 7.8 against 33); meshes (2-D, 3-D 7- and
+average degree 4-22 (a ring plus uniform random edges), weighted or not, favour Lanczos 1.4-4x
+(average degree 5: 0.25 against 1.08; 12: 0.28 against 1.05; at 10^5, degree 5: 7.8 against
+33); meshes (2-D, 3-D 7- and
 27-point, 4-D), nearest-neighbour graphs, hypercubes, cycles, trees and small-world rings favour
 the factorization or multigrid 1.4-14x (hypercube Q_14: 10.4 against 0.82; 3-D 27-point: 1.9
 against 1.4; 2-D grid: 5.8 against 0.56), and so do graphs with isolated nodes (a repeated
@@ -18,7 +19,7 @@ entries, any value)::
 
     size = 1 + |N_1| + |N_2|,    tree-likeness = |N_2| / #(two-step walks not back to the node)
 
-Medians over 10^4-node graphs (size, tree-likeness): random graphs of degree 2-20 plus a ring
+Medians over 10^4-node graphs (size, tree-likeness): random graphs of average degree 4-22
 17-502, 0.97-1.00; cycle 5, 1.0; trees and small-world rings 5-6, 1.0; 2-D 5-point grid 13,
 0.67; 2-D 9-point 25, 0.29; 3-D 7-point 25, 0.60; 3-D 27-point 125, 0.15; 4-D 33, 0.57;
 6- and 12-nearest-neighbour graphs of random points 20 and 42, 0.26 and 0.16; hypercubes 56-106,
