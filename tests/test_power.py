@@ -7,7 +7,12 @@ import torch
 import torch.autograd.forward_ad as fwAD
 
 import eigengrad as eg
-from eigengrad.exceptions import ConvergenceWarning, InputError, NonFiniteInputError
+from eigengrad.exceptions import (
+    ConvergenceWarning,
+    InputError,
+    NonFiniteInputError,
+    SplitClusterWarning,
+)
 from eigengrad.testing import cycle_edges, matrix_with_spectrum, relative_error
 
 F64 = torch.float64
@@ -90,6 +95,50 @@ def test_nonconvergence_warns():
         eg.power_iteration(A, max_iter=50)
 
 
+@pytest.mark.parametrize("form", ["dense", "sparse", "operator"])
+@pytest.mark.parametrize("mode", ["implicit", "unrolled"])
+@pytest.mark.parametrize("gap", [0.0, 1e-13, 1e-3])
+def test_repeated_dominant_eigenvalue_warns(form, mode, gap):
+    # |λ_1| = 2 repeated (or 1e-13 apart): the eigenvector depends on the start vector. A gap
+    # of 1e-3 is resolved: silent, and the guard measures it.
+    w = torch.linspace(-0.5, 1.0, 80, dtype=F64)
+    w[-2:] = torch.tensor([2.0 - gap, 2.0], dtype=F64)
+    A, _, _ = matrix_with_spectrum(w, seed=2)
+    if form != "dense":
+        A = A.to_sparse()
+    if form == "operator":
+        A = eg.aslinearoperator(A)
+    if gap < 1e-12:
+        with pytest.warns(SplitClusterWarning, match="dominant eigenvalue 2 is"):
+            lam, _, info = eg.power_iteration(A, differentiation=mode)
+        assert info.guard_gap < 1e-9
+    else:
+        lam, _, info = eg.power_iteration(A, differentiation=mode, max_iter=100000)
+        assert abs(info.guard_gap - gap) < 1e-6
+    assert abs(float(lam.detach()) - 2.0) < 1e-9
+
+
+def test_guard_leaves_the_iterate_unchanged():
+    # the guard is a diagnostic: the iterate and the iteration count are those of plain power
+    # iteration (reproduced here)
+    A0, _, _ = _separated(50)
+    x = eg._lobpcg.random_block(50, 1, F64, torch.device("cpu"), 0)
+    x = x / torch.linalg.vector_norm(x)
+    it = 0
+    while True:
+        it += 1
+        y = A0 @ x
+        lam = float(x.T @ y)
+        if float(torch.linalg.vector_norm(y - lam * x)) <= eg._eigsh.default_tol(F64) * abs(lam):
+            break
+        x = y / torch.linalg.vector_norm(y)
+    out = eg.power_iteration(A0)  # the same up to the rounding of a two-column product
+    assert out.info.iterations == it
+    assert abs(float(out.eigenvalue) - lam) < 1e-15 * abs(lam)
+    assert relative_error(out.eigenvector, eg._rules._gauge.fix_gauge(x)[:, 0]) < 1e-14
+    assert 1.0 - 1e-12 <= out.info.guard_gap < 1.5  # |λ_1| - |θ_g| >= |λ_1| - |λ_2| = 1
+
+
 def test_errors():
     A = torch.eye(3, dtype=F64)
     with pytest.raises(InputError, match="differentiation"):
@@ -103,7 +152,8 @@ def test_errors():
         eg.power_iteration(A, x0=torch.tensor([1.0, float("nan"), 0.0], dtype=F64))
     with pytest.raises(eg.exceptions.InputDTypeError, match="real x0 for a real operator"):
         eg.power_iteration(A, x0=torch.ones(3, dtype=torch.complex128))
-    assert eg.power_iteration(A, max_iter=1e3).info.converged.all()  # integral float
+    with pytest.warns(SplitClusterWarning, match="dominant eigenvalue 1 is"):  # I: repeated
+        assert eg.power_iteration(A, max_iter=1e3).info.converged.all()  # integral float
     for options, match in (
         ({"tol": -1.0}, "positive tol"),
         ({"max_iter": 0}, "max_iter >= 1"),
