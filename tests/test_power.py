@@ -139,6 +139,15 @@ def test_guard_leaves_the_iterate_unchanged():
     assert 1.0 - 1e-12 <= out.info.guard_gap < 1.5  # |λ_1| - |θ_g| >= |λ_1| - |λ_2| = 1
 
 
+def test_guard_edge_cases():
+    # A annihilates the guard (rank one): the guard is zero, not NaN; n = 1 has no guard
+    for d in ([5.0, 0.0], [5.0, 0.0, 0.0], [0.0, -5.0, 0.0]):
+        out = eg.power_iteration(torch.diag(torch.tensor(d, dtype=F64)))
+        assert abs(float(out.eigenvalue)) == 5.0 and out.info.guard_gap == 5.0
+    out = eg.power_iteration(torch.tensor([[3.0]], dtype=F64))
+    assert float(out.eigenvalue) == 3.0 and out.info.guard_gap == float("inf")
+
+
 def test_errors():
     A = torch.eye(3, dtype=F64)
     with pytest.raises(InputError, match="differentiation"):

@@ -143,7 +143,8 @@ def power_iteration(
             if g is not None:
                 with torch.no_grad():
                     g = g - x.detach() * (x.detach().conj() * g).sum()
-                    g = g / torch.linalg.vector_norm(g)
+                    norm = torch.linalg.vector_norm(g)  # 0 once A annihilates the complement
+                    g = g / torch.where(norm > 0, norm, torch.ones_like(norm))
             if g is None or unrolled:
                 y = product(x)
                 with torch.no_grad():
