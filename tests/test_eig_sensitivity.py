@@ -304,6 +304,26 @@ def test_tiny_gap_groups_join_only_when_every_pair_is_invariant():
     assert abs(float((g * E).sum()) - fd) < 1e-5 * abs(fd)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.complex64])
+def test_untouched_cluster_is_silent_in_single_precision(dtype):
+    # The loss ignores the double eigenvalue 1: its within-cluster cotangent is 0 / 0, which
+    # became NaN (a false gauge warning, an error with gauge="raise") when the float64 floor of
+    # the denominator underflowed in single precision.
+    X = _random(4, torch.float64, seed=3)
+    A = (
+        X
+        @ torch.diag(torch.tensor([1.0, 1.0, 2.0, 3.0], dtype=torch.float64))
+        @ torch.linalg.inv(X)
+    )
+    A = A.to(dtype)
+
+    def loss(Y):
+        w, P = eg.eig_projectors(Y, gauge="raise")
+        return P[int((w - 3).abs().argmin())].real.sum()
+
+    assert bool(torch.isfinite(_grad(loss, A)).all())
+
+
 def test_resolvent_path_gradcheck_gradgradcheck_and_forward_mode():
     A, _, _ = _with_jordan_block(torch.complex128, seed=3)
     A = A.requires_grad_()

@@ -109,10 +109,30 @@ def test_isolated_nodes_are_not_random_like():
         assert not random_graph_like(lone.to_sparse_csr())
 
 
-def test_deterministic_small_and_empty():
+def test_hubs_are_not_random_like_and_stay_cheap():
+    # one node joined to every other: locally a tree around the hub (a wheel), and every
+    # sample's walks would pass through it (O(n) each)
+    for base in (grid_edges(100, 100), random_graph_edges(10000, 10, ring=True)):
+        hub = torch.arange(9999)
+        spokes = torch.stack(
+            [
+                torch.cat([hub, hub.new_full((9999,), 9999)]),
+                torch.cat([hub.new_full((9999,), 9999), hub]),
+            ]
+        )
+        A = laplacian(torch.cat([base[:, (base < 9999).all(0)], spokes], 1), 10000)
+        assert not random_graph_like(A)
+
+
+def test_seeds_layouts_small_and_empty():
     A = laplacian(random_graph_edges(3000, 3, ring=True), 3000)
-    assert random_graph_like(A, seed=5) == random_graph_like(A, seed=5)
-    assert random_graph_like(A) == random_graph_like(A.to_sparse_csr())
-    small = laplacian(random_graph_edges(60, 4, ring=True), 60)  # fewer nodes than samples
-    assert random_graph_like(small) == random_graph_like(small, seed=9)
+    assert all(random_graph_like(A, seed=s) for s in range(5))
+    assert random_graph_like(A.to_sparse_csr()) and random_graph_like(A.to_dense())
+    # fewer nodes than samples: every node is examined, whatever the seed; a 60-node random
+    # graph of average degree 6 is too small to be locally a tree (its walks meet: 0.75)
+    small = laplacian(random_graph_edges(60, 4, ring=True), 60)
+    size, tree = neighbourhoods(*_pattern(small), torch.arange(60))
+    assert float(size.double().median()) > 12 and float(tree.median()) == 0.75
+    assert not any(random_graph_like(small, seed=s) for s in range(5))
+    assert not random_graph_like(laplacian(cycle_edges(60), 60))
     assert not random_graph_like(torch.zeros(0, 0, dtype=torch.float64).to_sparse())

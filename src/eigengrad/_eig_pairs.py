@@ -248,7 +248,7 @@ def _relative_cotangent(kappa, V, U, gV, gU, norms) -> torch.Tensor:
     size = g_v.unsqueeze(-1) * _norm(V, -2).unsqueeze(-2)
     size = size + _norm(U, -2).unsqueeze(-1) * g_u.unsqueeze(-2)
     noise = torch.maximum(kappa.unsqueeze(-1), kappa.unsqueeze(-2)).clamp_min(1.0)
-    return T.abs() / (size * noise).clamp_min(1e-300)
+    return T.abs() / (size * noise).clamp_min(torch.finfo(size.dtype).tiny)  # 0 / tiny = 0
 
 
 def _merge_invariant(w, same, rel, opts: _Options, resolvent: bool) -> torch.Tensor | None:

@@ -82,9 +82,10 @@ def power_iteration(
     ConvergenceWarning
         When the iteration (or the implicit rule's adjoint solve) stops before its tolerance.
     SplitClusterWarning
-        When the dominant eigenvalue is (numerically) repeated: ``|λ| - |θ_g|`` is within the
-        resolution (cluster tolerance plus the guard's residual norm), so the eigenvector
-        depends on the start vector and the derivatives are not defined.
+        When the dominant eigenvalue is (numerically) repeated: the guard has converged
+        (residual at most ``sqrt(tol) |λ|``) and ``|λ| - |θ_g|`` is within the resolution
+        (cluster tolerance plus the guard's residual norm), so the eigenvector depends on the
+        start vector and the derivatives are not defined.
 
     Notes
     -----
@@ -181,7 +182,10 @@ def power_iteration(
         p.n, machine_eps(p.dtype), abs(lam_value), res, None, 0.0
     )
     guard_gap = abs(lam_value) - abs(theta) if g is not None else math.inf
-    if g is not None and bool(converged.all()) and guard_gap <= atol_c + g_res:
+    # an unconverged guard proves nothing (its Rayleigh quotient sits anywhere below the
+    # next-largest |λ|, with a residual of that size); a repeated |λ| converges it with x
+    settled = g_res <= tol**0.5 * abs(lam_value)
+    if g is not None and bool(converged.all()) and settled and guard_gap <= atol_c + g_res:
         warnings.warn(
             f"{_FN}: the dominant eigenvalue {lam_value:.10g} is (numerically) repeated: the "
             f"guard vector, kept orthogonal to the iterate, reached a Rayleigh quotient "
