@@ -130,6 +130,11 @@ def _cached_probe(n: int, dtype: torch.dtype, device: torch.device) -> torch.Ten
     return G.to(device=device, dtype=dtype)
 
 
+def frobenius_scale(A: torch.Tensor) -> torch.Tensor:
+    """``‖A‖_F / sqrt(n) <= ‖A‖_2``, shape ``(..., 1)``: the scale of eig's tolerances."""
+    return (_norm(A.detach(), (-2, -1)) / math.sqrt(max(A.shape[-1], 1))).unsqueeze(-1)
+
+
 def _norm(x: torch.Tensor, dim: int | tuple[int, int]) -> torch.Tensor:
     """2-norm along ``dim`` (``vector_norm`` is several times slower on complex input)."""
     if x.is_complex():
@@ -196,8 +201,7 @@ class _Eig(torch.autograd.Function):
     def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
         A, opts = inputs
         w, V = output
-        # ||A||_F / sqrt(n) <= ||A||_2; the policy takes the max with max|w| (another bound).
-        scale = (_norm(A.detach(), (-2, -1)) / math.sqrt(max(A.shape[-1], 1))).unsqueeze(-1)
+        scale = frobenius_scale(A)  # the policy takes the max with max|w| (another bound)
         ctx.opts = opts
         ctx.real_input = not A.is_complex()
         ctx.save_for_backward(w, V, scale)

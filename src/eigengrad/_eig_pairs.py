@@ -57,7 +57,7 @@ from typing import Any
 import torch
 
 from . import _eig_policy as policy
-from ._eig import _Eig, _norm, _Options
+from ._eig import _Eig, _norm, _Options, frobenius_scale
 from ._inspect import cache_forward_signature, inspect
 from ._nested_forward import guard_nested_forward
 from ._policy import batch_location, emit_gauge_dependence
@@ -67,11 +67,10 @@ from .exceptions import DefectiveEigenvalueError
 
 def _scale(A: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """``s = max(‖A‖_F / sqrt(n), max|w|)``, two lower bounds of ``‖A‖_2`` (1 for ``A = 0``)."""
-    n = A.shape[-1]
-    s = _norm(A.detach(), (-2, -1)) / math.sqrt(max(n, 1))
-    if n > 0:
-        s = torch.maximum(s, w.abs().amax(-1))
-    return torch.where(s > 0, s, torch.ones_like(s)).unsqueeze(-1)
+    s = frobenius_scale(A)
+    if A.shape[-1] > 0:
+        s = torch.maximum(s, w.abs().amax(-1, keepdim=True))
+    return torch.where(s > 0, s, torch.ones_like(s))
 
 
 def classify(
