@@ -100,10 +100,15 @@ def classify(
     ).tolist()
     same = rules.complex_clusters(w, tol.unsqueeze(-1)) if multiple else eye.expand(*w.shape, n)
     if maybe_defective:
-        pairs = rules.defect_pairs(w, kappa, same, scale)
-        distance = pairs.amin(-1)
-        flagged = ~(kappa <= opts.kappa_max) | (pairs < opts.defective_rtol).any(-1)
+        flagged, distance = _defects(w, kappa, same, scale, opts)
     return same, flagged, distance, bool(multiple)
+
+
+def _defects(w, kappa, same, scale, opts: _Options) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return ``(flagged, distance)``: eig's (nearly) defective test between the clusters."""
+    pairs = rules.defect_pairs(w, kappa, same, scale)
+    flagged = ~(kappa <= opts.kappa_max) | (pairs < opts.defective_rtol).any(-1)
+    return flagged, pairs.amin(-1)
 
 
 def _project(X: torch.Tensor, V: torch.Tensor, U: torch.Tensor, same: torch.Tensor, adjoint: bool):
@@ -224,9 +229,7 @@ def _pair_policy(
         merged = _merge_invariant(w, same, rel, opts, resolvent)
         if merged is not None:
             same, multiple = merged, True
-            pairs = rules.defect_pairs(w, kappa, same, scale)
-            distance = pairs.amin(-1)
-            flagged = ~(kappa <= opts.kappa_max) | (pairs < opts.defective_rtol).any(-1)
+            flagged, distance = _defects(w, kappa, same, scale, opts)
         bad = flagged & ((norms[0] > 0) | (norms[1] > 0))
     if bool(bad.any()):
         policy._report_defective(w, kappa, distance, bad, same, opts.defective, opts.fn, mode)
