@@ -3,7 +3,7 @@
 ``method="auto"`` sends sparse random graphs to block Lanczos and everything else to a sparse
 factorization or multigrid, and must decide before it spends anything on either. Measured with
 ``k = 8`` at ``10^4`` nodes (seconds, Lanczos against the other choice), random graphs of
-average degree 4-22 (a ring plus uniform random edges), weighted or not, favour Lanczos 1.4-4x
+average degree 4-22 (a ring plus uniform random edges), weighted or not, favour Lanczos 1.4-4.3x
 (average degree 5: 0.25 against 1.08; 12: 0.28 against 1.05; at 10^5, degree 5: 7.8 against
 33); meshes (2-D, 3-D 7- and
 27-point, 4-D), nearest-neighbour graphs, hypercubes, cycles, trees and small-world rings favour
