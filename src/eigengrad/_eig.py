@@ -249,12 +249,13 @@ class _Eig(torch.autograd.Function):
         dK = K.diagonal(dim1=-2, dim2=-1)
         keep, mean = _decide(opts, w, kappa, scale, dK, None, None, "jvp")
         _, dV = rules.eig_jvp(V, K, _inverse_gaps(w, keep))
-        return guard_nested_forward((w, V), (_cluster_mean(mean, dK), dV), _NESTED_FORWARD)
+        message = _NESTED_FORWARD.format(fn=opts.fn)
+        return guard_nested_forward((w, V), (_cluster_mean(mean, dK), dV), message)
 
 
 _NESTED_FORWARD = (
-    "eigengrad.eig: forward mode over forward mode (e.g. jacfwd(jacfwd(f))) needs the second "
-    "derivative of the forward rule, which eigengrad does not implement for eig; it raises "
+    "{fn}: forward mode over forward mode (e.g. jacfwd(jacfwd(f))) needs the second "
+    "derivative of eig's forward rule, which eigengrad does not implement; it raises "
     "rather than return zero. Use reverse mode for one of the two levels (torch.func.hessian, "
     "jacrev(jacfwd(f)) or jacrev(jacrev(f)))."
 )
