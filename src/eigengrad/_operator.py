@@ -235,6 +235,20 @@ class _SparseHermitianMatmul(torch.autograd.Function):
         return out
 
 
+class _SparseHermitianLink(_SparseHermitianMatmul):
+    """``sym(A) V``'s derivatives with a zero placeholder for its value (never read).
+
+    The implicit rule (:func:`eigengrad._implicit.attach`) needs only the graph of
+    ``Z = sym(A) X``: its backward and JVP use the saved ``values`` and ``V``, not ``Z``. This
+    saves the two sparse products of the forward (75 ms of a 3 s solve at 10^5 nodes, k = 8).
+    """
+
+    @staticmethod
+    def forward(values: torch.Tensor, V: torch.Tensor, s: _Sparse) -> torch.Tensor:
+        dtype = torch.promote_types(values.dtype, V.dtype)
+        return torch.zeros(V.shape, dtype=dtype, device=V.device)
+
+
 @dataclass
 class Problem:
     """A Hermitian input prepared for a partial eigensolver.
@@ -258,6 +272,9 @@ class Problem:
         preconditioners that need its entries.
     diagonal : callable or None
         ``() -> diag(A)`` without autograd (``None`` unless ``kind == "sparse"``).
+    link : callable or None
+        ``matmat``'s derivatives without its value, for the implicit rule's graph (``None``:
+        use ``matmat``; sparse input skips the products).
     """
 
     n: int
@@ -271,6 +288,7 @@ class Problem:
     bounds: Callable[[], tuple[float, float]] | None = None
     matrix: torch.Tensor | None = None
     diagonal: Callable[[], torch.Tensor] | None = None
+    link: Matmat | None = None
 
 
 def _has_tangent(t: torch.Tensor) -> bool:
@@ -527,6 +545,7 @@ def as_problem(
             bounds_sparse,
             Ap,
             diagonal_sparse,
+            lambda V: _SparseHermitianLink.apply(values, V, s),
         )
     raise InputDTypeError(
         f"{fn}: expected a strided, sparse COO or sparse CSR tensor, received layout {A.layout}. "
