@@ -78,15 +78,19 @@ def _neighbours(
 
 
 def neighbourhoods(
-    crow: torch.Tensor, col: torch.Tensor, nodes: torch.Tensor
+    crow: torch.Tensor,
+    col: torch.Tensor,
+    nodes: torch.Tensor,
+    first: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per node of ``nodes``: the distance-2 neighbourhood size and the tree-likeness.
 
     ``crow, col``: CSR pattern of a structurally symmetric matrix (entries on the diagonal are
-    ignored). Tree-likeness is 1 for a node without two-step walks away from it.
+    ignored). Tree-likeness is 1 for a node without two-step walks away from it. ``first``:
+    ``_neighbours(crow, col, nodes)`` if the caller has it already.
     """
     k, n = nodes.numel(), crow.numel() - 1
-    o1, n1 = _neighbours(crow, col, nodes)
+    o1, n1 = _neighbours(crow, col, nodes) if first is None else first
     via, n2 = _neighbours(crow, col, n1)
     o2 = o1.index_select(0, via)
     away = n2 != nodes.index_select(0, o2)  # walks that do not come back to the node
@@ -118,9 +122,9 @@ def random_graph_like(A: torch.Tensor, *, samples: int = SAMPLES, seed: int = 0)
     nodes = torch.randperm(n, generator=gen)[:samples].to(col.device)
     # hubs: a sampled node or neighbour with HUB times the median degree (a wheel's centre, a
     # power-law graph) is not a sparse random graph, and would make the walks O(n) per sample
-    _, n1 = _neighbours(crow, col, nodes)
+    first = _neighbours(crow, col, nodes)
     median = float(count.index_select(0, nodes).double().median())
-    if float(count.index_select(0, torch.cat([nodes, n1])).max()) > HUB * max(median, 1.0):
+    if float(count.index_select(0, torch.cat([nodes, first[1]])).max()) > HUB * max(median, 1.0):
         return False
-    size, tree = neighbourhoods(crow, col, nodes)
+    size, tree = neighbourhoods(crow, col, nodes, first)
     return float(size.double().median()) > MIN_SIZE and float(tree.median()) > MIN_TREE_LIKENESS
