@@ -69,6 +69,12 @@ def with_hub(edges: torch.Tensor, n: int) -> torch.Tensor:
     return torch.cat([keep, _both(rest, torch.full_like(rest, n - 1))], 1)
 
 
+def with_separate_edges(edges: torch.Tensor, n: int, count: int) -> torch.Tensor:
+    """``count`` separate edges on the new nodes ``n .. n + 2 count - 1`` (small components)."""
+    a = torch.arange(n, n + 2 * count, 2)
+    return torch.cat([edges, _both(a, a + 1)], 1)
+
+
 def weighted(edges: torch.Tensor) -> torch.Tensor:
     """Edge weights exp(3 U), symmetric (one draw per undirected edge)."""
     half = edges.shape[1] // 2
@@ -98,6 +104,11 @@ def families(n: int) -> dict[str, Callable[[], tuple[torch.Tensor, torch.Tensor 
             n,
         ),
         "random, degree 6, no ring (isolated nodes)": lambda: (random_graph_edges(n, 6), None, n),
+        "random, degree 6 + ring, 40 separate edges": lambda: (
+            with_separate_edges(random_graph_edges(n, 6, ring=True), n, 40),
+            None,
+            n + 80,
+        ),
         "grid 2-D + hub": lambda: (with_hub(grid_edges(side2, side2), side2**2), None, side2**2),
     }
 

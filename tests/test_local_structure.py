@@ -1,10 +1,12 @@
 """Tests of the local-structure test that sends sparse random graphs to Lanczos."""
 
 import pytest
+import scipy.sparse
+import scipy.sparse.csgraph
 import torch
 
 import eigengrad as eg
-from eigengrad._local_structure import _pattern, neighbourhoods, random_graph_like
+from eigengrad._local_structure import _pattern, connected, neighbourhoods, random_graph_like
 from eigengrad.testing import cycle_edges, grid_edges, hypercube_edges, random_graph_edges
 
 pytestmark = pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
@@ -87,6 +89,60 @@ def test_separates_random_graphs_from_structured_ones():
     }
     for name, A in structured.items():
         assert not random_graph_like(A), name
+
+
+def with_edges(A: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    """The Laplacian ``A`` with the separate graph ``edges`` (node numbers from 0) appended."""
+    n, extra = A.shape[0], int(edges.max()) + 1
+    B = laplacian(edges, extra)
+    index = torch.cat([A.indices(), B.indices() + n], 1)
+    return torch.sparse_coo_tensor(
+        index, torch.cat([A.values(), B.values()]), (n + extra, n + extra), check_invariants=True
+    ).coalesce()
+
+
+def scipy_components(A: torch.Tensor) -> int:
+    i = A.indices().numpy()
+    S = scipy.sparse.coo_matrix((torch.ones(i.shape[1]).numpy(), (i[0], i[1])), A.shape)
+    return int(scipy.sparse.csgraph.connected_components(S, directed=False)[0])
+
+
+def test_connected_matches_scipy():
+    perm = torch.randperm(500, generator=torch.Generator().manual_seed(3))
+    graphs = [
+        laplacian(random_graph_edges(500, 1), 500),  # many small trees and isolated nodes
+        laplacian(perm[random_graph_edges(500, 1)], 500),
+        laplacian(random_graph_edges(500, 8), 500),
+        laplacian(perm[random_graph_edges(500, 4, ring=True)], 500),
+        laplacian(tree_edges(300), 300),
+        laplacian(grid_edges(7, 9), 63),
+        with_edges(laplacian(random_graph_edges(400, 8, ring=True), 400), cycle_edges(5)),
+        with_edges(laplacian(cycle_edges(5), 5), random_graph_edges(400, 8, ring=True)),
+        torch.zeros(4, 4, dtype=torch.float64).to_sparse(),  # four isolated nodes
+        torch.eye(1, dtype=torch.float64).to_sparse(),
+    ]
+    seen = set()
+    for A in graphs:
+        expected = scipy_components(A) == 1
+        seen.add(expected)
+        for B in (A, A.to_sparse_csr()):
+            assert connected(*_pattern(B), levels=100) == expected
+    assert seen == {True, False}
+    # a path from node 0 needs a level per node: undecided within fewer, reported as None
+    i = torch.arange(1999)
+    path = laplacian(torch.stack([torch.cat([i, i + 1]), torch.cat([i + 1, i])]), 2000)
+    assert connected(*_pattern(path), levels=4) is None
+    assert connected(*_pattern(path), levels=2000) is True
+
+
+def test_disconnected_graphs_are_not_random_like():
+    # a repeated eigenvalue 0 (one per component), which the narrow Lanczos block finds slowly
+    A = laplacian(random_graph_edges(3000, 10, ring=True), 3000)
+    assert random_graph_like(A)
+    pairs = torch.arange(80).reshape(40, 2).T
+    assert not random_graph_like(with_edges(A, torch.cat([pairs, pairs.flip(0)], 1)))
+    assert not random_graph_like(with_edges(A, cycle_edges(3)))  # a separate triangle
+    assert not random_graph_like(with_edges(A, random_graph_edges(3000, 10, ring=True)))
 
 
 def test_isolated_nodes_are_not_random_like():

@@ -167,7 +167,7 @@ def eigsh(
         Forward solver. ``"auto"`` uses dense ``eigh`` for ``n < 400`` or when ``5 (k + guard)
         > n`` (it densifies the operator with ``n`` products). For a real sparse matrix: block
         Lanczos if its graph looks like a sparse random graph (locally a tree with branching,
-        no isolated node, judged on a seeded sample of 128 nodes: ``_local_structure.py``),
+        judged on a seeded sample of 128 nodes, and connected: ``_local_structure.py``),
         else shift-invert (LOBPCG
         with ``preconditioner="cholesky"``) if the sparse factor holds at most 20 times the
         entries of ``A``, else LOBPCG with the multigrid preconditioner (``which="smallest"``).

@@ -24,18 +24,19 @@ Medians over 10^4-node graphs (size, tree-likeness): random graphs of average de
 0.67; 2-D 9-point 25, 0.29; 3-D 7-point 25, 0.60; 3-D 27-point 125, 0.15; 4-D 33, 0.57;
 6- and 12-nearest-neighbour graphs of random points 20 and 42, 0.26 and 0.16; hypercubes 56-106,
 0.50. A graph counts as random-like when the medians exceed ``MIN_SIZE`` and
-``MIN_TREE_LIKENESS``, no node is isolated, and no sampled node or neighbour is a hub (degree
-above ``HUB`` times the median: a mesh plus one node joined to all others is locally tree-like
-around the hub, and Lanczos took 28 s on such a 50 x 50 grid against 1.9 s for shift-invert).
-Not detected: small connected components other than single nodes (a repeated eigenvalue 0, as
-for isolated nodes: a random graph with 40 separate edges took 1.2 s in Lanczos against 0.06 s
-in multigrid LOBPCG).
+``MIN_TREE_LIKENESS``, no sampled node or neighbour is a hub (degree above ``HUB`` times the
+median: a mesh plus one node joined to all others is locally tree-like around the hub, and
+Lanczos took 28 s on such a 50 x 50 grid against 1.9 s for shift-invert), and the graph is
+connected. A Laplacian has the eigenvalue 0 once per connected component, and the narrow Lanczos
+block finds a repeated eigenvalue slowly: isolated nodes took 8.0 s against 0.2 s, a random
+graph with 40 separate edges 1.2 s against 0.06 s in multigrid LOBPCG.
 
-Reads the rows of a seeded sample of nodes and of their neighbours (at most
-``samples · d · HUB · d`` entries for a median degree ``d``) and the row lengths (for isolated
-nodes): 8 ms on a 10^5-node random graph of degree 10 with 1.3·10^6 entries (COO; 5 ms for
-CSR), against 0.2 s for the first multigrid level's coarsening ratio that an earlier version
-used.
+Cost: the rows of a seeded sample of nodes and of their neighbours (at most
+``samples · d · HUB · d`` entries for a median degree ``d``), 8 ms on a 10^5-node random graph
+of degree 10 with 1.3·10^6 entries (COO; 5 ms for CSR); then, only for a graph that passed
+those tests, whether it is connected (:func:`connected`, a breadth-first search that reads
+every entry once): 9 ms there. An earlier version read the
+first multigrid level's coarsening ratio instead: 0.2 s.
 """
 
 from __future__ import annotations
@@ -64,14 +65,21 @@ def _pattern(A: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return crow, col
 
 
+def _entries(crow: torch.Tensor, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions of the stored entries of the rows ``nodes``, in order, and their counts."""
+    start = crow.index_select(0, nodes)
+    count = crow.index_select(0, nodes + 1) - start
+    total = int(count.sum())
+    pos = torch.repeat_interleave(start - (count.cumsum(0) - count), count, output_size=total)
+    return pos + torch.arange(total, device=crow.device), count
+
+
 def _neighbours(
     crow: torch.Tensor, col: torch.Tensor, nodes: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(owner, nb)``: the off-diagonal neighbours of ``nodes``, ``owner`` their position."""
-    start = crow.index_select(0, nodes)
-    count = crow.index_select(0, nodes + 1) - start
-    first = torch.repeat_interleave(start - (count.cumsum(0) - count), count)
-    nb = col.index_select(0, torch.arange(int(count.sum()), device=col.device) + first)
+    pos, count = _entries(crow, nodes)
+    nb = col.index_select(0, pos)
     owner = torch.repeat_interleave(torch.arange(nodes.numel(), device=col.device), count)
     off = nb != nodes.index_select(0, owner)
     return owner[off], nb[off]
@@ -103,6 +111,32 @@ def neighbourhoods(
     return size, torch.where(walks > 0, tree, 1.0)
 
 
+def connected(crow: torch.Tensor, col: torch.Tensor, *, levels: int) -> bool | None:
+    """Whether a symmetric pattern's graph is connected; ``None`` if undecided within ``levels``.
+
+    Breadth-first search from node 0, one level at a time: the rows of the newest level are
+    read once, so the whole search reads each stored entry once, plus ``O(n)`` per level.
+    ``None`` when ``levels`` levels leave nodes unreached but the search still going (a
+    diameter above ``levels``).
+    """
+    n = crow.numel() - 1
+    if n == 0:
+        return True
+    seen = torch.zeros(n, dtype=torch.bool, device=col.device)
+    seen[0] = True
+    level = torch.zeros(1, dtype=torch.long, device=col.device)
+    for _ in range(levels):
+        reached = torch.zeros_like(seen).index_fill_(
+            0, col.index_select(0, _entries(crow, level)[0]), True
+        )
+        reached &= ~seen
+        level = reached.nonzero().squeeze(1)
+        if level.numel() == 0:
+            return bool(seen.all())
+        seen |= reached
+    return None
+
+
 def random_graph_like(A: torch.Tensor, *, samples: int = SAMPLES, seed: int = 0) -> bool:
     """Whether the graph of ``A`` looks like a sparse random graph (module notes).
 
@@ -113,11 +147,7 @@ def random_graph_like(A: torch.Tensor, *, samples: int = SAMPLES, seed: int = 0)
     n = crow.numel() - 1
     if n == 0:
         return False
-    # isolated nodes: rows without entries, or with the diagonal entry alone
     count = crow.diff()
-    single = (count == 1).nonzero().squeeze(1)
-    if bool((count == 0).any()) or bool((col.index_select(0, crow[single]) == single).any()):
-        return False
     gen = torch.Generator().manual_seed(seed)
     nodes = torch.randperm(n, generator=gen)[:samples].to(col.device)
     # hubs: a sampled node or neighbour with HUB times the median degree (a wheel's centre, a
@@ -127,4 +157,8 @@ def random_graph_like(A: torch.Tensor, *, samples: int = SAMPLES, seed: int = 0)
     if float(count.index_select(0, torch.cat([nodes, first[1]])).max()) > HUB * max(median, 1.0):
         return False
     size, tree = neighbourhoods(crow, col, nodes, first)
-    return float(size.double().median()) > MIN_SIZE and float(tree.median()) > MIN_TREE_LIKENESS
+    if not (float(size.double().median()) > MIN_SIZE and float(tree.median()) > MIN_TREE_LIKENESS):
+        return False
+    # connected: a random-like graph's diameter is about log(n) / log(d); a graph that needs
+    # more rounds has a long path somewhere (small, clustered eigenvalues: not Lanczos's case)
+    return bool(connected(crow, col, levels=4 * max(n, 2).bit_length()))

@@ -4,7 +4,7 @@
 
 1. dense ``eigh`` for small problems (``n < 400``, or a block covering a fifth of the space);
 2. for a real sparse matrix whose graph looks like a sparse random graph (locally a tree with
-   branching, no isolated node: :mod:`eigengrad._local_structure`), block Lanczos run
+   branching, connected: :mod:`eigengrad._local_structure`), block Lanczos run
    ARPACK-like (step 5): such graphs fill in under any factorization and defeat multigrid
    (10^4-node random graph: nnz(L) > 70 nnz(A); multigrid LOBPCG 2-4x slower than Lanczos);
 3. shift-invert for other real sparse matrices: LOBPCG preconditioned by the exact inverse
