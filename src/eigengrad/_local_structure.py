@@ -43,6 +43,8 @@ from __future__ import annotations
 
 import torch
 
+from ._operator import row_pointers
+
 SAMPLES = 128
 MIN_SIZE = 12
 MIN_TREE_LIKENESS = 0.9
@@ -58,11 +60,8 @@ def _pattern(A: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         A = A.to_sparse()
     if A.layout == torch.sparse_csr:
         return A.crow_indices().long(), A.col_indices().long()
-    A = A.coalesce()
-    row, col = A.indices()
-    crow = torch.zeros(A.shape[0] + 1, dtype=torch.long, device=row.device)
-    crow[1:] = torch.bincount(row, minlength=A.shape[0]).cumsum(0)
-    return crow, col
+    row, col = A.coalesce().indices()
+    return row_pointers(row, A.shape[0]), col
 
 
 def _entries(crow: torch.Tensor, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
