@@ -35,8 +35,8 @@ Cost: the rows of a seeded sample of nodes and of their neighbours (at most
 ``samples · d · HUB · d`` entries for a median degree ``d``), 8 ms on a 10^5-node random graph
 of degree 10 with 1.3·10^6 entries (COO; 5 ms for CSR); then, only for a graph that passed
 those tests, whether it is connected (:func:`connected`, a breadth-first search that reads
-every entry once): 9 ms there. An earlier version read the
-first multigrid level's coarsening ratio instead: 0.2 s.
+every entry once): 15-20 ms there. An earlier version read the first multigrid level's
+coarsening ratio instead: 0.2 s.
 """
 
 from __future__ import annotations
@@ -115,8 +115,9 @@ def connected(crow: torch.Tensor, col: torch.Tensor, *, levels: int) -> bool | N
 
     Breadth-first search from node 0, one level at a time: the rows of the newest level are
     read once, so the whole search reads each stored entry once, plus ``O(n)`` per level.
-    ``None`` when ``levels`` levels leave nodes unreached but the search still going (a
-    diameter above ``levels``).
+    ``None`` when ``levels`` levels leave nodes unreached but the search still going (node 0
+    farther than ``levels`` from some node: a diameter above ``levels``). Stored entries
+    count as edges whatever their value.
     """
     n = crow.numel() - 1
     if n == 0:
@@ -159,5 +160,5 @@ def random_graph_like(A: torch.Tensor, *, samples: int = SAMPLES, seed: int = 0)
     if not (float(size.double().median()) > MIN_SIZE and float(tree.median()) > MIN_TREE_LIKENESS):
         return False
     # connected: a random-like graph's diameter is about log(n) / log(d); a graph that needs
-    # more rounds has a long path somewhere (small, clustered eigenvalues: not Lanczos's case)
+    # more levels has a long path somewhere (small, clustered eigenvalues: not Lanczos's case)
     return bool(connected(crow, col, levels=4 * max(n, 2).bit_length()))
