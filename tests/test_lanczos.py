@@ -6,6 +6,7 @@ import scipy.sparse.linalg as spl
 import torch
 
 import eigengrad
+import eigengrad._lanczos as lanczos_module
 from eigengrad._lanczos import _largest_cluster, lanczos
 from eigengrad._lobpcg import random_block
 from eigengrad.exceptions import InputError
@@ -61,9 +62,11 @@ def test_random_dense_hermitian(dtype, tol, basis, degree):
     _check(out, A, k, tol)
 
 
-@pytest.mark.parametrize(("degree", "block"), [(1, None), (15, None), (1, 2)])
+@pytest.mark.parametrize(
+    ("degree", "block", "lazy"), [(1, None, False), (15, None, False), (1, 2, False), (1, 2, True)]
+)
 @pytest.mark.parametrize("graph", ["path", "grid", "random"])
-def test_graph_laplacians_match_scipy(graph, degree, block):
+def test_graph_laplacians_match_scipy(graph, degree, block, lazy):
     if graph == "path":
         n = 500
         i = torch.arange(n - 1)
@@ -75,7 +78,7 @@ def test_graph_laplacians_match_scipy(graph, degree, block):
     L = eigengrad.graph_laplacian(edges, None, n).coalesce()
     k, m, tol = 6, 9, 3.7e-11
     out = lanczos(lambda V: L @ V, random_block(n, m, torch.float64, CPU, 0), k, tol=tol,
-                  max_iter=5000, basis=36, degree=degree, block=block)  # fmt: skip
+                  max_iter=5000, basis=36, degree=degree, block=block, lazy=lazy)  # fmt: skip
     _check(out, L.to_dense(), k, tol)
     if degree > 1 and graph != "random":  # the filter took over after the first cycle: far
         assert out.iterations < 200  # fewer block steps (>= 244)
@@ -93,15 +96,16 @@ def _eigenspace_error(X, V_exact):
 
 
 # block=2: the block starts narrow and must widen when it sees two copies of one eigenvalue
-BLOCKS = [(1, None), (9, None), (1, 2), (9, 2)]
+# lazy: the second Gram-Schmidt pass skipped at every other step when the sketch allows it
+BLOCKS = [(1, None, False), (9, None, False), (1, 2, False), (9, 2, False), (1, 2, True)]
 
 
-@pytest.mark.parametrize(("degree", "block"), BLOCKS)
-def test_cycle_graph_pairs(degree, block):
+@pytest.mark.parametrize(("degree", "block", "lazy"), BLOCKS)
+def test_cycle_graph_pairs(degree, block, lazy):
     n, k, m = 60, 7, 9  # eigenvalue 0 once, then three pairs: a selection ending at a gap
     L = eigengrad.graph_laplacian(cycle_edges(n), None, n).coalesce()
     out = lanczos(lambda V: L @ V, random_block(n, m, torch.float64, CPU, 2), k, tol=1e-12,
-                  max_iter=2000, basis=30, degree=degree, block=block)  # fmt: skip
+                  max_iter=2000, basis=30, degree=degree, block=block, lazy=lazy)  # fmt: skip
     j = torch.arange(n, dtype=torch.float64)
     exact = torch.sort(2 - 2 * torch.cos(2 * math.pi * j / n)).values
     torch.testing.assert_close(out.eigenvalues[:k], exact[:k], rtol=0, atol=1e-10)
@@ -110,13 +114,13 @@ def test_cycle_graph_pairs(degree, block):
     assert _eigenspace_error(out.eigenvectors[:, :k], V[:, :k]) < 1e-8
 
 
-@pytest.mark.parametrize(("degree", "block"), BLOCKS)
-def test_hypercube_eleven_fold_eigenvalue(degree, block):
+@pytest.mark.parametrize(("degree", "block", "lazy"), BLOCKS)
+def test_hypercube_eleven_fold_eigenvalue(degree, block, lazy):
     d, k, m = 11, 12, 14
     n = 2**d
     L = eigengrad.graph_laplacian(hypercube_edges(d), None, n).coalesce()
     out = lanczos(lambda V: L @ V, random_block(n, m, torch.float64, CPU, 0), k, tol=3.7e-11,
-                  max_iter=2000, degree=degree, block=block)  # fmt: skip
+                  max_iter=2000, degree=degree, block=block, lazy=lazy)  # fmt: skip
     w = out.eigenvalues[:k]
     exact = torch.tensor([0.0] + [2.0] * 11, dtype=torch.float64)
     torch.testing.assert_close(w, exact, rtol=0, atol=1e-9)
@@ -165,6 +169,21 @@ def test_breakdown_start_block_in_invariant_subspace(degree):
     X0[:5] = torch.randn(5, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     out = lanczos(lambda V: A @ V, X0, 7, tol=1e-12, max_iter=200, basis=24, degree=degree)
     torch.testing.assert_close(out.eigenvalues, vals[:8], rtol=0, atol=1e-12)
+
+
+def test_lazy_passes_at_a_breakdown():
+    # six distinct eigenvalues: a block of 2 spans its Krylov space in a few steps, and the
+    # step that breaks down must take the full path (rank drop, random completion), not the
+    # lazy one, whose QR would keep a direction made of rounding errors
+    vals = torch.tensor([1.0, 2.0, 3.0, 5.0, 7.0, 11.0], dtype=torch.float64)
+    vals = vals.repeat_interleave(torch.tensor([1, 3, 2, 6, 10, 40]))
+    A = torch.diag(vals)
+    for seed in range(4):
+        X0 = random_block(vals.numel(), 6, torch.float64, CPU, seed)
+        out = lanczos(lambda V: A @ V, X0, 5, tol=1e-12, max_iter=300, degree=1, block=2,
+                      lazy=True)  # fmt: skip
+        torch.testing.assert_close(out.eigenvalues, vals[:6], rtol=0, atol=1e-13)
+        assert float(out.residual_norms.max()) < 1e-13
 
 
 def test_invariant_subspace_found_early_and_small_n():
@@ -241,3 +260,85 @@ def test_narrow_block_on_a_simple_spectrum_stays_narrow():
     cols.clear()
     lanczos(counted, X0, k, tol=3.7e-11, max_iter=5000, degree=1)
     assert 2 * narrow < sum(cols)
+
+
+def _counting_lazy_block(monkeypatch):
+    """Record whether each lazy attempt skipped the second pass (True) or fell back (False)."""
+    calls = []
+    original = lanczos_module._lazy_block
+
+    def counted(*args):
+        out = original(*args)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(lanczos_module, "_lazy_block", counted)
+    return calls
+
+
+def _alternating_chain(n, weak):
+    """Laplacian of a path whose edge weights alternate 1, weak, 1, ... (two spectral bands)."""
+    i = torch.arange(n - 1)
+    edges = torch.stack([torch.cat([i, i + 1]), torch.cat([i + 1, i])])
+    w = torch.where(i % 2 == 0, 1.0, weak).to(torch.float64).repeat(2)
+    return eigengrad.graph_laplacian(edges, w, n).coalesce()
+
+
+def test_lazy_passes_skip_half_on_a_random_graph(monkeypatch):
+    n, k, m, tol = 1000, 6, 9, 3.7e-11
+    L = eigengrad.graph_laplacian(random_graph_edges(n, 6, seed=3, ring=True), None, n)
+    L = L.coalesce()
+    X0 = random_block(n, m, torch.float64, CPU, 0)
+    full = lanczos(lambda V: L @ V, X0, k, tol=tol, max_iter=5000, degree=1, block=2)
+    calls = _counting_lazy_block(monkeypatch)
+    out = lanczos(lambda V: L @ V, X0, k, tol=tol, max_iter=5000, degree=1, block=2, lazy=True)
+    _check(out, L.to_dense(), k, tol)
+    assert sum(calls) >= 0.45 * out.iterations  # every other step, minus restarts
+    assert len(calls) <= 0.55 * out.iterations  # never right after a skipped pass
+    assert out.iterations <= full.iterations + 4
+    torch.testing.assert_close(out.eigenvalues[:k], full.eigenvalues[:k], rtol=0, atol=1e-12)
+    # the QR before the final Rayleigh-Ritz step: orthonormal to rounding, not to tol / 16
+    X = out.eigenvectors
+    assert float((X.mT @ X - torch.eye(m, dtype=X.dtype)).abs().max()) < 1e-14
+
+
+def test_lazy_passes_are_guarded_on_an_alternating_chain(monkeypatch):
+    # On a chain with alternating weights the ratios of consecutive Lanczos blocks alternate,
+    # and the rounding a skipped pass leaves grows geometrically from one skip to the next:
+    # the sketch must catch it. Without the guard the iteration returns wrong eigenvalues.
+    n, k, m, tol = 200, 6, 9, 3.7e-11
+    L = _alternating_chain(n, 0.1)
+    X0 = random_block(n, m, torch.float64, CPU, 1)
+    calls = _counting_lazy_block(monkeypatch)
+    out = lanczos(lambda V: L @ V, X0, k, tol=tol, max_iter=3000, degree=1, block=2, lazy=True)
+    _check(out, L.to_dense(), k, tol)
+    assert 0 < calls.count(False) and 0 < calls.count(True)  # skipped some, refused some
+    X = out.eigenvectors  # the basis is orthonormal to tol / 16; X, after its QR, to rounding
+    assert float((X.mT @ X - torch.eye(m, dtype=X.dtype)).abs().max()) < 1e-14
+    monkeypatch.setattr(lanczos_module._Sketch, "norm", lambda self, Q, V: 0.0)
+    blind = lanczos(lambda V: L @ V, X0, k, tol=tol, max_iter=1000, degree=1, block=2, lazy=True)
+    with pytest.raises(AssertionError):
+        _check(blind, L.to_dense(), k, tol)
+
+
+def test_sketch_estimates_components_along_the_old_rows():
+    n, rows = 500, 30
+    V = torch.linalg.qr(random_block(n, rows, torch.float64, CPU, 4))[0].mT
+    sketch = lanczos_module._Sketch(4, 40, V, seed=5)
+    gen = torch.Generator().manual_seed(6)
+    ratios = []
+    for trial in range(40):
+        size = 10.0 ** -(2 + trial % 12)  # components 1e-2 ... 1e-13
+        r = 10 + trial % 21  # rows folded in so far: grows, and the sketch folds the new ones
+        e = torch.randn(2, r, generator=gen, dtype=torch.float64)
+        e *= size / torch.linalg.vector_norm(e, dim=1, keepdim=True)
+        q = torch.randn(2, n, generator=gen, dtype=torch.float64)
+        q -= (q @ V.mT) @ V
+        q = q / torch.linalg.vector_norm(q, dim=1, keepdim=True) + e @ V[:r]
+        true = float(torch.linalg.vector_norm(q @ V[:r].mT, dim=1).max())
+        if r < sketch.rows:
+            sketch.reset()
+        ratios.append(sketch.norm(q, V[:r]) / true)
+        assert sketch.rows == r
+        torch.testing.assert_close(sketch.Z, sketch.G[:, :r] @ V[:r], rtol=0, atol=1e-13)
+    assert 0.1 < min(ratios) and max(ratios) < 5
