@@ -21,8 +21,8 @@
    eigenvalue appear, and no polynomial filter (their wanted eigenvalues are well separated
    relative to the spectrum's width, so the Krylov space of ``A`` itself converges in about as
    many products as ARPACK needs), and lazy second Gram-Schmidt passes (skipped at every
-   other step when a sketch shows that the basis stays orthogonal; 10-20% less time at 10^5
-   nodes). For operators, dense matrices, complex input and ``which="largest"`` it uses a
+   other step when a sketch shows that the basis stays orthogonal; about 20% less time at
+   10^5 nodes). For operators, dense matrices, complex input and ``which="largest"`` it uses a
    block of ``k + guard`` columns and a Chebyshev filter, which pays on mesh-like spectra whose
    wanted eigenvalues are close relative to the width.
 
