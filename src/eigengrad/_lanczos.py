@@ -194,6 +194,11 @@ def _complete(
     return Q, B
 
 
+def _rank_drop(eps: float, cols: int, scale: float) -> float:
+    """Singular values of a new block at or below this count as zero (a basis of ``cols``)."""
+    return 10 * eps * cols**0.5 * scale
+
+
 class _Sketch:
     """Random combinations ``Z = G V[:rows]`` of basis rows, to estimate ``‖V[:rows]^H q‖``.
 
@@ -418,7 +423,7 @@ def lanczos(
         split = None
         if sketch is not None and lo > 0 and not skipped and p == width:
             ref = max(op_scale, float(C1.abs().max()), tiny)
-            drop = 10 * eps * ((j + p) ** 0.5) * ref
+            drop = _rank_drop(eps, j + p, ref)
             split = _lazy_block(W, Vbuf[:lo], sketch, drop, ref, tol / 16)
         skipped = split is not None
         if skipped:
@@ -436,7 +441,7 @@ def lanczos(
         lo = j
         j += p
         scale = max(op_scale, float(C.abs().max()), tiny)
-        drop = 10 * eps * (j**0.5) * scale
+        drop = _rank_drop(eps, j, scale)
         if split is None:
             Qn, B = _next_block(W, Vbuf[:j], drop, scale, _FILL_SEED + steps, width)
         else:
