@@ -305,6 +305,12 @@ def test_lazy_passes_skip_half_on_a_random_graph(monkeypatch):
     # the QR before the final Rayleigh-Ritz step: orthonormal to rounding, not to tol / 16
     X = out.eigenvectors
     assert float((X.mT @ X - torch.eye(m, dtype=X.dtype)).abs().max()) < 1e-14
+    # float32 at its default tol: a skipped pass would leave more than tol / 16, so none is tried
+    attempts = len(calls)
+    L32 = L.to(torch.float32)
+    lanczos(lambda V: L32 @ V, X0.float(), k, tol=2.4e-5, max_iter=5000, degree=1, block=2,
+            lazy=True)  # fmt: skip
+    assert len(calls) == attempts
 
 
 def test_lazy_passes_are_guarded_on_an_alternating_chain(monkeypatch):

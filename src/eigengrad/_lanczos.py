@@ -93,6 +93,9 @@ NARROW_BASIS = 4
 NARROW_KEEP = 1 / 3
 _FILL_SEED = 12345
 CHECK_EVERY = 4
+# lazy second passes need tol / 16 well above the rounding a skipped pass leaves (140-480 eps
+# measured): float64 at its default tol passes, float32 (tol = eps^(2/3)) does not
+LAZY_MIN_TOL = 16_000
 # Chebyshev filter degree after the first cycle (1: plain block Lanczos), measured on graph
 # Laplacians at n = 1e4 and 1e5: 9 beats 1 and 15.
 DEFAULT_DEGREE = 9
@@ -335,7 +338,9 @@ def lanczos(
     lazy : bool
         With a narrow block and ``degree = 1``, skip the second Gram-Schmidt pass at every
         other step when a random sketch shows that the new block stays orthogonal to the
-        older basis vectors to ``tol / 16`` (module notes, "Lazy passes"). Default ``False``.
+        older basis vectors to ``tol / 16`` (module notes, "Lazy passes"). Ignored unless
+        ``tol >= 16000 eps`` (float64 at its default tol; not float32, whose skipped passes
+        leave more than ``tol / 16``). Default ``False``.
 
     Returns
     -------
@@ -409,7 +414,8 @@ def lanczos(
     op = apply
     filtered = False
     hold = 0  # no convergence accepted before this step (after the block was widened)
-    sketch = _Sketch(4, cap, Vbuf, _FILL_SEED + 1) if lazy and narrow and degree == 1 else None
+    lazy = lazy and narrow and degree == 1 and tol >= LAZY_MIN_TOL * eps
+    sketch = _Sketch(4, cap, Vbuf, _FILL_SEED + 1) if lazy else None
     skipped = False  # the second pass was skipped at the previous step
     op_scale = 0.0  # largest |Ritz value| of the operator being expanded
     while True:
