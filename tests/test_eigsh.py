@@ -313,6 +313,29 @@ def test_sparse_input_gradient_keeps_pattern(hypercube, solver):
         assert relative_error(g.values(), refs[name][0][i[0], i[1]]) < 1e-6, name
 
 
+def test_forced_lanczos_takes_the_narrow_block_on_random_graphs(monkeypatch):
+    # method="lanczos" picks the same Lanczos settings as auto: a narrow block with lazy
+    # passes on random-like graphs (2-3.7x fewer products), the wide filtered block elsewhere
+    calls = []
+    solver = eg._partial_solver.lanczos
+
+    def recorded(*args, **kwargs):
+        calls.append(kwargs)
+        return solver(*args, **kwargs)
+
+    monkeypatch.setattr("eigengrad._partial_solver.lanczos", recorded)
+    R = eg.graph_laplacian(random_graph_edges(2000, 4, ring=True), None, 2000)
+    ref = eg.eigsh(R, 6, method="dense").eigenvalues
+    for which in ("smallest", "largest"):
+        out = eg.eigsh(R, 6, which=which, method="lanczos")
+        assert (calls[-1]["block"], calls[-1]["lazy"]) == (2, True)
+        expected = ref if which == "smallest" else eg.eigsh(R, 6, which=which, method="dense")[0]
+        torch.testing.assert_close(out.eigenvalues, expected, rtol=0, atol=1e-9)
+    G = eg.graph_laplacian(grid_edges(30, 30), None, 900)
+    eg.eigsh(G, 6, method="lanczos")
+    assert "block" not in calls[-1]
+
+
 def test_narrow_block_lanczos_finds_and_differentiates_a_cluster(hypercube, monkeypatch):
     # the solver auto gives sparse random graphs (a block of 2, widened when 2 copies of an
     # eigenvalue show), forced onto the hypercube Q_11 and its 11-fold eigenvalue 2

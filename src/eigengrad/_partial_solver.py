@@ -16,15 +16,16 @@
    for the smallest eigenpairs of the real sparse matrices left: its iteration count barely
    grows with ``n`` (17, 22, 29 iterations on 10^4, 10^5, 10^6-node grid Laplacians);
    LOBPCG with the given preconditioner, if one is passed;
-5. block thick-restart Lanczos (:mod:`eigengrad._lanczos`) otherwise. On random-like graphs
-   it starts with a block of ``RANDOM_GRAPH_BLOCK`` columns, widened when that many copies of one
-   eigenvalue appear, and no polynomial filter (their wanted eigenvalues are well separated
+5. block thick-restart Lanczos (:mod:`eigengrad._lanczos`) otherwise, and for
+   ``method="lanczos"``. On real sparse random-like graphs (either end of the spectrum) it
+   starts with a block of ``RANDOM_GRAPH_BLOCK`` columns, widened when that many copies of one
+   eigenvalue appear, uses no polynomial filter (their wanted eigenvalues are well separated
    relative to the spectrum's width, so the Krylov space of ``A`` itself converges in about as
-   many products as ARPACK needs), and lazy second Gram-Schmidt passes (skipped at every
-   other step when a sketch shows that the basis stays orthogonal; about 20% less time at
-   10^5 nodes). For operators, dense matrices, complex input and ``which="largest"`` it uses a
-   block of ``k + guard`` columns and a Chebyshev filter, which pays on mesh-like spectra whose
-   wanted eigenvalues are close relative to the width.
+   many products as ARPACK needs), and skips the second Gram-Schmidt pass at every other step
+   when a sketch shows that the basis stays orthogonal (about 20% less time at 10^5 nodes).
+   For operators, dense matrices, complex input and other sparse matrices it uses a block of
+   ``k + guard`` columns and a Chebyshev filter, which pays on mesh-like spectra whose wanted
+   eigenvalues are close relative to the width.
 
 The Cholesky solve or multigrid V-cycle, when used, also preconditions the adjoint MINRES solves
 of the backward: both approximate ``(sign A - σ I)^{-1}``, symmetric positive definite. Other
@@ -228,7 +229,8 @@ def solve_forward(
     precond: Matmat | None = None
     name: str | None = None
     random_like = False
-    if method == preconditioner == "auto" and _applies(p, "cholesky", sign, fn, False):
+    lanczos_or_auto = method == "lanczos" or method == preconditioner == "auto"
+    if lanczos_or_auto and _applies(p, "cholesky", sign, fn, False):
         assert p.matrix is not None
         random_like = random_graph_like(p.matrix)
     if method in ("auto", "lobpcg") and not random_like:
