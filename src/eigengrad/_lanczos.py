@@ -471,6 +471,11 @@ def lanczos(
         # but not necessarily the smallest: test only once the fresh directions were expanded.
         fresh = bool((B.abs().amax(1) == 0).any()) if B.numel() else False
         small = bool((est[:k] <= confirm * tol * scale).all())
+        if small and not (done or filtered) and steps < hold:
+            # converged, waiting for the copies the widened block brings in: confirm (an
+            # explicit product with m columns) only if the Ritz values, which the confirmation
+            # would reproduce, show ``width`` copies of one eigenvalue (widen again)
+            small = _largest_cluster(theta[:m], tol**0.5 * max(norm_est, tiny)) >= width
         if done or (not fresh and (filtered or small)):
             X = (U[:, :m].mT @ Vbuf[:j]).mT
             if sketch is not None:  # the basis is orthonormal to about tol / 16 only
