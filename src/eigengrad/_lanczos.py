@@ -418,13 +418,19 @@ def lanczos(
     sketch = _Sketch(4, cap, Vbuf, _FILL_SEED + 1) if lazy else None
     skipped = False  # the second pass was skipped at the previous step
     op_scale = 0.0  # largest |Ritz value| of the operator being expanded
+
+    def copies(w: torch.Tensor) -> int:
+        """Count the copies of the most repeated value in ascending ``w`` (within sqrt(tol) ‖A‖)."""
+        return _largest_cluster(w, tol**0.5 * max(norm_est, tiny))
+
     while True:
         p = Q.shape[0]
         Vbuf[j : j + p] = Q
         W = _transposed(op(_transposed(Q)))
         steps += 1
         # Pass 1 against the blocks that couple to Q in exact arithmetic (the previous block, or
-        # all kept Ritz vectors right after a restart), pass 2 against the whole basis.
+        # all kept Ritz vectors right after a restart), pass 2 against the whole basis (lazy:
+        # skipped at every other step if the sketch allows, module notes).
         W, C1 = _project(W, Vbuf[lo : j + p], passes=1, inplace=True)
         split = None
         if sketch is not None and lo > 0 and not skipped and p == width:
@@ -475,7 +481,7 @@ def lanczos(
             # converged, waiting for the copies the widened block brings in: confirm (an
             # explicit product with m columns) only if the Ritz values, which the confirmation
             # would reproduce, show ``width`` copies of one eigenvalue (widen again)
-            small = _largest_cluster(theta[:m], tol**0.5 * max(norm_est, tiny)) >= width
+            small = copies(theta[:m]) >= width
         if done or (not fresh and (filtered or small)):
             X = (U[:, :m].mT @ Vbuf[:j]).mT
             if sketch is not None:  # the basis is orthonormal to about tol / 16 only
@@ -487,7 +493,7 @@ def lanczos(
             norm_est = max(norm_est, float(w.abs().max()))
             res = torch.linalg.vector_norm(AX - X * w.to(dtype), dim=0)
             converged = bool((res[:k] <= tol * max(norm_est, tiny)).all())
-            seen = _largest_cluster(w, tol**0.5 * max(norm_est, tiny))
+            seen = copies(w)
             if converged and width < m and seen >= width and not done:
                 # ``width`` copies of one eigenvalue: its multiplicity may be larger than the
                 # block sees (a block Krylov space holds at most ``width`` directions of an
