@@ -371,7 +371,7 @@ def eigsh(
     w, X = w.detach(), X.detach()
     if (p.differentiable is not False and torch.is_grad_enabled()) or _forward_ad_active():
         with torch.enable_grad():
-            Z = (p.link or p.matmat)(X)  # only its graph is used
+            Z = p.graph_matmat(X)
         if Z.requires_grad or _has_tangent(Z):
             w, X = attach(Z, w, X, spec)
     if fix_gauge:

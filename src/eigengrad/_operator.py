@@ -297,6 +297,10 @@ class Problem:
     diagonal: Callable[[], torch.Tensor] | None = None
     link: Matmat | None = None
 
+    def graph_matmat(self, X: torch.Tensor) -> torch.Tensor:
+        """Return ``A X`` for the implicit rule, which reads only its graph (``link`` if set)."""
+        return (self.link or self.matmat)(X)
+
 
 def _has_tangent(t: torch.Tensor) -> bool:
     import torch.autograd.forward_ad as fwAD

@@ -207,7 +207,7 @@ def power_iteration(
         spec = ImplicitSpec(solve, rtol_c, atol_c, "warn", _FN)
         if torch.is_grad_enabled() or _fw_active():
             with torch.enable_grad():
-                Z = (p.link or p.matmat)(X)  # only its graph is used
+                Z = p.graph_matmat(X)
             if Z.requires_grad or (_fw_active() and _tangent(Z)):
                 w, X = attach(Z, w, X, spec)
         lam, x = w[0], X
